@@ -1,0 +1,26 @@
+"""mini_adv: the companion package of the book *Why are there tiny adversarial examples?*
+
+One module per concept, in the order the book meets them:
+
+* :mod:`mini_adv.activations` — activation functions by name.
+* :mod:`mini_adv.nets` — random scalar-output MLPs (NNX module and pure pytree form).
+* :mod:`mini_adv.data` — inputs uniform on the sphere of radius √d.
+* :mod:`mini_adv.gradients` — input gradients, Euler's identity, linearised distance.
+* :mod:`mini_adv.attacks` — attacks and their verified results (ray flip distance, ...).
+* :mod:`mini_adv.rays` — chapter 1: gradient rays against random rays, and the linear model.
+* :mod:`mini_adv.runtime` — backend report and CPU/GPU problem sizes for the chapters.
+* :mod:`mini_adv.plotting` — the book's figure style and kernel-free interactive figures.
+"""
+
+from mini_adv import activations, attacks, data, gradients, nets, plotting, rays, runtime
+from mini_adv.attacks import AttackResult, Status, ray_flip_distance
+from mini_adv.data import sphere
+from mini_adv.nets import MLPParams, RandomMLP, apply, init_params
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttackResult", "MLPParams", "RandomMLP", "Status", "activations", "apply", "attacks",
+    "data", "gradients", "init_params", "nets", "plotting", "ray_flip_distance", "rays",
+    "runtime", "sphere",
+]

@@ -1,0 +1,110 @@
+"""The book's figure style, and interactive figures that also work without a kernel.
+
+* :func:`use_book_style` — one palette and an opaque white background for every figure
+  (readable on the book's dark theme), larger fonts, light grids.
+* :func:`slider` — a figure with a slider over precomputed parameter values. Live in a
+  notebook (Colab, Jupyter) it is an ipywidgets slider; in the static web book
+  (``MINI_ADV_STATIC=1``) it is a kernel-free JavaScript player of the same frames
+  (``matplotlib.animation.FuncAnimation.to_jshtml``), so moving it changes the picture.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+
+from mini_adv.runtime import static_mode
+
+PALETTE: dict[str, str] = {
+    "gradient": "#d62728",   # the gradient direction / adversarial
+    "random": "#1f77b4",     # random directions
+    "theory": "#222222",     # predictions (dashed)
+    "accent": "#2ca02c",
+    "muted": "#7f7f7f",
+    "positive": "#fdd9b5",   # f > 0 region
+    "negative": "#c6dbef",   # f < 0 region
+}
+"""Named colours used consistently across chapters (theory is always dark and dashed)."""
+
+CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+
+
+def use_book_style() -> None:
+    """Set matplotlib's defaults for the book (call once per chapter, in the setup cell)."""
+    mpl.rcParams.update({
+        "figure.facecolor": "white",
+        "axes.facecolor": "white",
+        "savefig.facecolor": "white",
+        "savefig.transparent": False,
+        "figure.dpi": 100,
+        "figure.figsize": (7.0, 4.2),
+        "font.size": 11,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "legend.fontsize": 10,
+        "legend.framealpha": 0.95,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.prop_cycle": mpl.cycler(color=CYCLE),
+        "animation.embed_limit": 40.0,  # MB, for kernel-free sliders
+    })
+
+
+def slider(draw: Callable[[plt.Figure, Any], None], values: Sequence[Any], *, label: str,
+           figsize: tuple[float, float] = (10.0, 4.5), live: bool | None = None) -> Any:
+    """An interactive figure: ``draw(fig, value)`` redrawn as a slider moves over ``values``.
+
+    Args:
+        draw: clears nothing itself; it receives an empty figure and a value and draws.
+        values: the precomputed slider positions (each becomes one frame in static mode).
+        label: the slider's name, shown beside it (live) and in the frame title (static).
+        figsize: figure size in inches.
+        live: force ipywidgets (True) or the kernel-free player (False); default: live
+            unless :func:`mini_adv.runtime.static_mode`.
+
+    Returns:
+        The ipywidgets object (live) or an ``IPython.display.HTML`` player (static), ready to
+        be the value of a notebook cell.
+
+    Raises:
+        ValueError: if ``values`` is empty.
+    """
+    values = list(values)
+    if not values:
+        raise ValueError("slider needs at least one value")
+    if live is None:
+        live = not static_mode()
+    if live:
+        import ipywidgets as widgets
+
+        out = widgets.Output()
+        control = widgets.SelectionSlider(options=values, value=values[0], description=label,
+                                          continuous_update=False)
+
+        def redraw(change: Any = None) -> None:
+            with out:
+                out.clear_output(wait=True)
+                fig = plt.figure(figsize=figsize)
+                draw(fig, control.value)
+                plt.show()
+
+        control.observe(redraw, names="value")
+        redraw()
+        return widgets.VBox([control, out])
+
+    from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
+
+    fig = plt.figure(figsize=figsize)
+
+    def frame(i: int) -> list:
+        fig.clear()
+        draw(fig, values[i])
+        return []
+
+    anim = FuncAnimation(fig, frame, frames=len(values), interval=1200, blit=False)
+    html = anim.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return HTML(html)
