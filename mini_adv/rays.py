@@ -278,14 +278,14 @@ def draw_planes(fig: Any, net: Network, x: jax.Array, u: jax.Array, *, resolutio
     fig.legend(handles=handles, loc="lower center", ncol=5, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.85, wspace=0.3)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.2, top=0.85, wspace=0.3)
 
 
 def plot_sweep(fig: Any, out: dict[str, Any]) -> None:
     """Three panels of a :func:`sweep_dimension` result against the linear model's predictions.
 
-    (a) median random/gradient distance ratio on log-log axes with the fitted slope and the
-    prediction C(κ)√d; (b) fraction of rays that flip within κ‖x‖ with arctan(κ)/π;
+    (a, top) median random/gradient distance ratio on log-log axes with the fitted slope and
+    the prediction C(κ)√d; (b) fraction of rays that flip within κ‖x‖ with arctan(κ)/π;
     (c) √d · mean gradient distance/‖x‖ with ±2 standard errors and √(2/π).
     """
     from mini_adv.plotting import PALETTE
@@ -293,7 +293,10 @@ def plot_sweep(fig: Any, out: dict[str, Any]) -> None:
     d = out["d"]
     kappa = out["raw"][0].kappa
     dd = np.geomspace(d.min(), d.max(), 100)
-    ax1, ax2, ax3 = fig.subplots(1, 3)
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.15, 1.0])
+    ax1 = fig.add_subplot(grid[0, :])
+    ax2 = fig.add_subplot(grid[1, 0])
+    ax3 = fig.add_subplot(grid[1, 1])
     slope, icpt = np.polyfit(np.log(d), np.log(out["ratio_median"]), 1)
     ax1.loglog(d, out["ratio_median"], "o", color=PALETTE["random"], label="measured (median)")
     ax1.loglog(dd, np.exp(icpt) * dd**slope, "-", color=PALETTE["random"], alpha=0.6,
@@ -314,7 +317,7 @@ def plot_sweep(fig: Any, out: dict[str, Any]) -> None:
                 label=r"linear model: $\sqrt{2/\pi}$")
     ax3.set_xscale("log")
     ax3.set(xlabel="input dimension $d$", ylabel=r"$\sqrt{d}\,\cdot$ gradient-ray distance $/\,\|x\|$",
-            ylim=(0, 1.6), title="(c) the gradient ray: $O(\\|x\\|/\\sqrt{d})$")
+            ylim=(0, 1.6), title="(c) the gradient-ray distance")
     for ax in (ax1, ax2, ax3):
         ax.legend(loc="best")
     fig.tight_layout()
