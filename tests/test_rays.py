@@ -55,10 +55,11 @@ def test_chapter1_scaling_random_over_gradient_distance_grows_like_sqrt_d(fresh_
 
 
 def test_gradient_distance_is_order_norm_over_sqrt_d(fresh_key):
-    r = rays.compare_rays(fresh_key, 512, n_networks=4, n_inputs=64, n_rays=1)
+    r = rays.compare_rays(fresh_key, 512, n_networks=32, n_inputs=16, n_rays=1)
     s = r.summary()
-    # √d · E[dist/‖x‖] → E|Z| = √(2/π) ≈ 0.80 (the constant of chapter 2); here within a loose band
-    assert 0.55 < s["grad_rel_sqrt_d"] < 1.1, s
+    # √d · E[dist/‖x‖] → E|Z| = √(2/π) ≈ 0.80 (the constant of chapter 2). Over 12 seeds at
+    # this size: mean 0.85, standard deviation 0.064; the band is about ±4 standard deviations.
+    assert 0.6 < s["grad_rel_sqrt_d"] < 1.1, s
 
 
 def test_compare_rays_same_key_same_numbers():
