@@ -63,7 +63,11 @@ def linearized_distance(net: Network, X: jax.Array) -> jax.Array:
     Returns ``inf`` where ∇f(x) = 0 (the linearisation never reaches the boundary; a dead
     network gives this everywhere), never NaN. Shape ``(B,)``.
     """
-    f, g = value_and_input_grad(net, X)
+    return linearized_distance_from(*value_and_input_grad(net, X))
+
+
+def linearized_distance_from(f: jax.Array, g: jax.Array) -> jax.Array:
+    """|f|/‖g‖ (``inf`` where g = 0) from precomputed values ``f (B,)`` and gradients ``g (B, d)`` (jit-able)."""
     gn = jnp.linalg.norm(g, axis=-1)
     return jnp.where(gn > 0, jnp.abs(f) / jnp.where(gn > 0, gn, 1.0), jnp.inf)
 

@@ -31,7 +31,8 @@ from flax import struct
 
 from mini_adv.attacks import ray_flip_kernel
 from mini_adv.data import sphere
-from mini_adv.gradients import flip_direction_from, value_and_input_grad_kernel
+from mini_adv.gradients import (flip_direction_from, linearized_distance_from,
+                                value_and_input_grad_kernel)
 from mini_adv.nets import MLPParams, Network, apply, as_params, check_batch, check_finite, init_params
 from mini_adv.runtime import progress
 
@@ -120,8 +121,7 @@ class RayComparison:
 def _compare_one(params: MLPParams, X: jax.Array, U: jax.Array, max_distance: jax.Array):
     """For one network: linearised, gradient-ray and random-ray distances (pure, jit-able)."""
     f, g = value_and_input_grad_kernel(params, X)
-    gn = jnp.linalg.norm(g, axis=-1)
-    linear = jnp.where(gn > 0, jnp.abs(f) / jnp.where(gn > 0, gn, 1.0), jnp.inf)
+    linear = linearized_distance_from(f, g)
     grad = ray_flip_kernel(params, X, flip_direction_from(f, g), max_distance).distance
     B, R, d = U.shape
     rnd = ray_flip_kernel(params, jnp.repeat(X, R, axis=0), U.reshape(B * R, d), max_distance)

@@ -1,6 +1,7 @@
 """The book builds from a clean cache with warnings as errors, executing every chapter."""
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -36,7 +37,7 @@ def test_book_builds_clean_with_warnings_as_errors():
     subprocess.run([str(jb), "clean", "--all", str(ROOT)], check=True, capture_output=True)
     t0 = time.time()
     proc = subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"],
-                          capture_output=True, text=True, env={**__import__("os").environ, "MINI_ADV_STATIC": "1"})
+                          capture_output=True, text=True, env={**os.environ, "MINI_ADV_STATIC": "1"})
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     print(f"\nbook built in {time.time() - t0:.0f} s")
@@ -46,6 +47,6 @@ def test_book_builds_clean_with_warnings_as_errors():
     html = ROOT / "_build" / "html"
     for chapter in chapters():
         page = (html / f"{chapter}.html").read_text()
-        assert "Traceback" not in page and "Error" not in re.sub(r"<[^>]+>", "", page).split("ValueError")[0][:0] + ""
+        assert "Traceback" not in page, f"{chapter} shows a traceback"
         assert page.count("cell_output") > 3, f"{chapter} has no executed outputs"
     assert (html / "index.html").exists()
