@@ -33,7 +33,7 @@ from flax import nnx, struct
 from mini_adv.activations import Activation, get_activation
 
 WEIGHT_SCALES: dict[str, float] = {"he": math.sqrt(2.0), "lecun": 1.0}
-"""Named weight scales: entries have std ``scale/√fan_in`` (He: variance 2/fan_in)."""
+"""Named weight scales. Entries have standard deviation ``scale/√fan_in``; He gives variance 2/fan_in."""
 
 READOUTS = ("gaussian", "rademacher")
 
@@ -190,10 +190,11 @@ def check_finite(name: str, x: Any) -> None:
 
 
 class RandomMLP(nnx.Module):
-    """A random scalar-output MLP as a Flax NNX module (see the module docstring for f).
+    """RandomMLP(widths, *, activation="relu", weight_scale="he", bias=False, readout="gaussian", rngs)
 
-    ``RandomMLP(widths, *, activation="relu", weight_scale="he", bias=False, rngs)``.
-    ``net(x)`` maps ``(d,)`` to a scalar and ``(B, d)`` to ``(B,)``; ``net.params()``
+    A random scalar-output MLP as a Flax NNX module (see the module docstring for f); the
+    arguments are those of :func:`init_params`, with ``rngs`` an ``nnx.Rngs`` whose
+    ``params`` stream draws the weights. ``net(x)`` maps ``(d,)`` to a scalar and ``(B, d)`` to ``(B,)``; ``net.params()``
     returns the pure :class:`MLPParams` form that the jitted kernels take.
 
     Example:
