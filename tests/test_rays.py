@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mini_adv import data, nets, rays, runtime
+from mini_adv import data, nets, rays
 
 
 def test_linear_predictions_match_monte_carlo(fresh_key):
@@ -89,19 +89,3 @@ def test_plane_slice_geometry_and_errors():
         rays.plane_slice(p, x, 2 * x)
     with pytest.raises(ValueError, match="d = 16"):
         rays.plane_slice(p, x[:5], v)
-
-
-def test_sizes_presets_and_static_slider(monkeypatch):
-    assert runtime.sizes(cpu={"n": 1}, gpu={"n": 2}) == {"n": 1 if not runtime.on_accelerator() else 2}
-    with pytest.raises(ValueError, match="same keys"):
-        runtime.sizes(cpu={"n": 1}, gpu={"m": 2})
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from mini_adv import plotting
-
-    monkeypatch.setenv("MINI_ADV_STATIC", "1")
-    html = plotting.slider(lambda fig, v: fig.add_subplot().plot([0, v]), [1, 2, 3], label="v")
-    assert "<script" in html.data and html.data.count("data:image/png;base64") == 3
-    with pytest.raises(ValueError, match="at least one"):
-        plotting.slider(lambda fig, v: None, [], label="v")
