@@ -22,6 +22,7 @@ Shacham 2020: random networks are locally almost linear at this scale), and
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Sequence
 
 import jax
@@ -87,6 +88,22 @@ class RayComparison:
         """The input dimension (all inputs have ‖x‖ = √d)."""
         return int(round(float(jnp.mean(self.x_norm)) ** 2))
 
+    def _network_standard_error(self) -> float:
+        """Standard error of √d · mean(gradient distance/‖x‖) from the spread of per-network means.
+
+        Inputs that share a network are correlated, so the networks, not the inputs, are the
+        independent replicates.
+        """
+        rel = np.asarray(self.gradient) / np.asarray(self.x_norm)  # (N, B), inf where no flip
+        rel = np.where(np.isfinite(rel), rel, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_net = np.nanmean(rel, axis=1)
+        per_net = per_net[np.isfinite(per_net)]
+        if per_net.size < 2:
+            return math.inf
+        return float(math.sqrt(self.d) * per_net.std(ddof=1) / math.sqrt(per_net.size))
+
     def summary(self) -> dict[str, float]:
         """Measured statistics next to the linear model's predictions.
 
@@ -94,7 +111,7 @@ class RayComparison:
         prediction arctan κ/π), ``ratio_median`` (median random/gradient distance over the
         random rays that flip; prediction C(κ)√d), ``grad_rel_sqrt_d`` (√d · mean of
         gradient distance/‖x‖; prediction √(2/π); ``grad_rel_sqrt_d_se`` is its standard
-        error), ``grad_over_linear`` (median of
+        error across networks), ``grad_over_linear`` (median of
         gradient distance / linearised distance; prediction 1), ``p_flip_gradient``
         (fraction of gradient rays that flip; prediction 1).
         """
@@ -111,7 +128,7 @@ class RayComparison:
             "p_flip_random": float(flips.mean()),
             "ratio_median": float(np.median(ratio[ok])) if ok.any() else math.inf,
             "grad_rel_sqrt_d": float(math.sqrt(self.d) * rel.mean()) if g_ok.any() else math.inf,
-            "grad_rel_sqrt_d_se": float(math.sqrt(self.d) * rel.std() / math.sqrt(max(rel.size - 1, 1))),
+            "grad_rel_sqrt_d_se": self._network_standard_error(),
             "grad_over_linear": float(np.median(grad[g_ok] / np.asarray(self.linear)[g_ok]))
             if g_ok.any() else math.inf,
             "p_flip_gradient": float(g_ok.mean()),
@@ -281,6 +298,26 @@ def draw_planes(fig: Any, net: Network, x: jax.Array, u: jax.Array, *, resolutio
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.2, top=0.85, wspace=0.3)
 
 
+def summary_table(out: dict[str, Any]) -> str:
+    """A text table of a :func:`sweep_dimension` result, one row per d, with the linear model's row.
+
+    Columns: d; median random/gradient ratio divided by C(κ)√d; fraction of random rays that
+    flip within κ‖x‖; fraction of gradient rays that flip; √d · mean gradient distance/‖x‖;
+    median gradient-ray distance / linearised distance.
+    """
+    kappa = out["raw"][0].kappa
+    C = linear_ratio_median(kappa)
+    lines = ["     d  ratio/(C√d)  P(rand flip)  P(grad flip)  √d·dist/|x|  grad/lin"]
+    rows = [(f"{int(d):>6}", out["ratio_median"][i] / (C * math.sqrt(d)), out["p_flip_random"][i],
+             out["p_flip_gradient"][i], out["grad_rel_sqrt_d"][i], out["grad_over_linear"][i])
+            for i, d in enumerate(out["d"])]
+    rows.append(("linear", 1.0, linear_flip_probability(kappa), 1.0, math.sqrt(2 / math.pi), 1.0))
+    for name, *vals in rows:
+        lines.append(f"{name}  {vals[0]:>11.3f}  {vals[1]:>12.3f}  {vals[2]:>12.3f}"
+                     f"  {vals[3]:>11.3f}  {vals[4]:>8.3f}")
+    return "\n".join(lines)
+
+
 def plot_sweep(fig: Any, out: dict[str, Any]) -> None:
     """Three panels of a :func:`sweep_dimension` result against the linear model's predictions.
 
@@ -312,7 +349,7 @@ def plot_sweep(fig: Any, out: dict[str, Any]) -> None:
     ax2.set(xlabel="input dimension $d$", ylabel=rf"fraction flipped within ${kappa:g}\|x\|$",
             ylim=(0, 1.05), title="(b) how often a ray flips at all")
     ax3.errorbar(d, out["grad_rel_sqrt_d"], yerr=2 * out["grad_rel_sqrt_d_se"], fmt="o-",
-                 color=PALETTE["gradient"], capsize=3, label="measured (±2 s.e.)")
+                 color=PALETTE["gradient"], capsize=3, label="measured (±2 s.e. over networks)")
     ax3.axhline(math.sqrt(2 / math.pi), ls="--", color=PALETTE["theory"],
                 label=r"linear model: $\sqrt{2/\pi}$")
     ax3.set_xscale("log")

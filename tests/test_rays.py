@@ -89,3 +89,10 @@ def test_plane_slice_geometry_and_errors():
         rays.plane_slice(p, x, 2 * x)
     with pytest.raises(ValueError, match="d = 16"):
         rays.plane_slice(p, x[:5], v)
+
+
+def test_summary_table_has_a_row_per_dimension_and_the_prediction():
+    out = rays.sweep_dimension(jax.random.key(0), [8, 16], n_networks=2, n_inputs=4, n_rays=2)
+    table = rays.summary_table(out).splitlines()
+    assert len(table) == 4 and table[1].split()[0] == "8" and table[-1].startswith("linear")
+    assert f"{rays.linear_flip_probability(2.0):.3f}" in table[-1]

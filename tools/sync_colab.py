@@ -18,7 +18,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 TEMPLATE = """\
-# Colab only: install the companion package. It never reinstalls jax: Colab's own stays.
+# Colab only: install mini_adv (never jax: Colab's own jax stays).
 import sys
 if "google.colab" in sys.modules:
     %pip install -q "mini_adv @ git+{url}@{branch}\""""
