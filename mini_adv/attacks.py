@@ -87,9 +87,14 @@ def finalize(params: MLPParams, X: jax.Array, x_adv: jax.Array, f_clean: jax.Arr
 @partial(jax.jit, static_argnames=("grid_size", "max_bisection"))
 def ray_flip_kernel(params: MLPParams, X: jax.Array, U: jax.Array, max_distance: jax.Array,
                     rtol: float = 1e-6, min_fraction: float = 1e-4, grid_size: int = 64,
-                    max_bisection: int = 60) -> AttackResult:
-    """Pure kernel of :func:`ray_flip_distance` (no input checks; vmap it over networks)."""
-    f0 = apply(params, X)
+                    max_bisection: int = 60, f_clean: jax.Array | None = None,
+                    grad_norm: jax.Array | None = None) -> AttackResult:
+    """Pure kernel of :func:`ray_flip_distance` (no input checks; vmap it over networks).
+
+    ``f_clean`` (B,) and ``grad_norm`` (B,) = ‖∇f(x)‖ may be passed when the caller has them
+    already; otherwise they are computed here.
+    """
+    f0 = apply(params, X) if f_clean is None else f_clean
     unorm = jnp.linalg.norm(U, axis=-1)
     has_dir = unorm > 0
     U = U / jnp.where(has_dir, unorm, 1.0)[:, None]
@@ -135,7 +140,8 @@ def ray_flip_kernel(params: MLPParams, X: jax.Array, U: jax.Array, max_distance:
     #    pushed outwards (doubling steps) until |f(x_adv)| ≥ 4·eps·‖∇f(x)‖·‖x_adv‖ with the
     #    opposite sign, never past the budget; a row that cannot be confirmed is no flip.
     eps = jnp.finfo(X.dtype).eps
-    gnorm = jnp.linalg.norm(jax.vmap(jax.grad(lambda x: apply(params, x)))(X), axis=-1)
+    gnorm = (jnp.linalg.norm(jax.vmap(jax.grad(lambda x: apply(params, x)))(X), axis=-1)
+             if grad_norm is None else grad_norm)
     xnorm = jnp.linalg.norm(X, axis=-1)
     step0 = jnp.maximum(hi - lo, 4 * eps * (xnorm + hi))
 

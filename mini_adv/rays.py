@@ -88,22 +88,6 @@ class RayComparison:
         """The input dimension (all inputs have ‖x‖ = √d)."""
         return int(round(float(jnp.mean(self.x_norm)) ** 2))
 
-    def _network_standard_error(self) -> float:
-        """Standard error of √d · mean(gradient distance/‖x‖) from the spread of per-network means.
-
-        Inputs that share a network are correlated, so the networks, not the inputs, are the
-        independent replicates.
-        """
-        rel = np.asarray(self.gradient) / np.asarray(self.x_norm)  # (N, B), inf where no flip
-        rel = np.where(np.isfinite(rel), rel, np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            per_net = np.nanmean(rel, axis=1)
-        per_net = per_net[np.isfinite(per_net)]
-        if per_net.size < 2:
-            return math.inf
-        return float(math.sqrt(self.d) * per_net.std(ddof=1) / math.sqrt(per_net.size))
-
     def summary(self) -> dict[str, float]:
         """Measured statistics next to the linear model's predictions.
 
@@ -118,17 +102,25 @@ class RayComparison:
         rnd = np.asarray(self.random)
         grad = np.asarray(self.gradient)
         flips = np.isfinite(rnd)
+        g_ok = np.isfinite(grad)
         with np.errstate(invalid="ignore"):
             ratio = rnd / grad[..., None]
-        ok = flips & np.isfinite(grad)[..., None]
-        g_ok = np.isfinite(grad)
-        rel = grad[g_ok] / np.asarray(self.x_norm)[g_ok]
+        ok = flips & g_ok[..., None]
+        # relative gradient distances (N, B); networks, not inputs, are the independent
+        # replicates (inputs on one network are correlated), so the s.e. uses network means
+        rel = np.where(g_ok, grad, np.nan) / np.asarray(self.x_norm)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # networks with no flip at all
+            per_net = np.nanmean(rel, axis=1)
+        per_net = per_net[np.isfinite(per_net)]
+        se = (math.sqrt(self.d) * per_net.std(ddof=1) / math.sqrt(per_net.size)
+              if per_net.size > 1 else math.inf)
         return {
             "d": float(self.d),
             "p_flip_random": float(flips.mean()),
             "ratio_median": float(np.median(ratio[ok])) if ok.any() else math.inf,
-            "grad_rel_sqrt_d": float(math.sqrt(self.d) * rel.mean()) if g_ok.any() else math.inf,
-            "grad_rel_sqrt_d_se": self._network_standard_error(),
+            "grad_rel_sqrt_d": float(math.sqrt(self.d) * np.nanmean(rel)) if g_ok.any() else math.inf,
+            "grad_rel_sqrt_d_se": float(se),
             "grad_over_linear": float(np.median(grad[g_ok] / np.asarray(self.linear)[g_ok]))
             if g_ok.any() else math.inf,
             "p_flip_gradient": float(g_ok.mean()),
@@ -138,10 +130,13 @@ class RayComparison:
 def _compare_one(params: MLPParams, X: jax.Array, U: jax.Array, max_distance: jax.Array):
     """For one network: linearised, gradient-ray and random-ray distances (pure, jit-able)."""
     f, g = value_and_input_grad_kernel(params, X)
+    gn = jnp.linalg.norm(g, axis=-1)
     linear = linearized_distance_from(f, g)
-    grad = ray_flip_kernel(params, X, flip_direction_from(f, g), max_distance).distance
+    grad = ray_flip_kernel(params, X, flip_direction_from(f, g), max_distance,
+                           f_clean=f, grad_norm=gn).distance
     B, R, d = U.shape
-    rnd = ray_flip_kernel(params, jnp.repeat(X, R, axis=0), U.reshape(B * R, d), max_distance)
+    rnd = ray_flip_kernel(params, jnp.repeat(X, R, axis=0), U.reshape(B * R, d), max_distance,
+                          f_clean=jnp.repeat(f, R), grad_norm=jnp.repeat(gn, R))
     return linear, grad, rnd.distance.reshape(B, R)
 
 
