@@ -102,3 +102,248 @@ def test_bad_shapes_and_nan():
         ray_flip_distance(p, X.at[0, 0].set(jnp.inf), X, max_distance=1.0)
     with pytest.raises(ValueError, match=r"\(B, d\) with d = 4"):
         ray_flip_distance(p, jnp.ones((2, 5)), jnp.ones((2, 5)), max_distance=1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# The gradient attacks of chapter 3: gradient_step, gradient_flow, deepfool, pgd_l2
+# ---------------------------------------------------------------------------------------
+
+from mini_adv.attacks import deepfool, gradient_flow, gradient_flow_path, gradient_step, pgd_l2  # noqa: E402
+
+
+def x64():
+    """Context manager for float64 (jax.enable_x64 in new jax, jax.experimental in 0.7)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+    return enable_x64()
+
+
+ATTACKS = {
+    "step_c": lambda p, X: gradient_step(p, X, c=1.5),
+    "step_s": lambda p, X: gradient_step(p, X, s=0.5),
+    "flow": lambda p, X: gradient_flow(p, X),
+    "deepfool": lambda p, X: deepfool(p, X),
+    "pgd": lambda p, X: pgd_l2(p, X, eps=0.3 * math.sqrt(X.shape[-1]), steps=20),
+    "ray_grad": lambda p, X: ray_flip_distance(p, X, flip_direction(p, X),
+                                               max_distance=2 * math.sqrt(X.shape[-1])),
+}
+NETS = {  # (widths, keyword arguments of init_params)
+    "relu_shrinking": ([48, 24, 6], {}),
+    "relu_deep": ([32, 32, 32, 32], {}),
+    "tanh_bias": ([40, 40], {"activation": "tanh", "bias": True}),
+    "gelu_rademacher": ([24, 96], {"activation": "gelu", "readout": "rademacher"}),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_every_attack_reports_true_norms_and_verified_flips(attack, net, fresh_key):
+    """On fresh random networks: ‖δ‖ is the actual ‖x_adv − x‖, every claimed flip is a
+    sign change on re-evaluation, every non-flip is reported with a status, no NaN."""
+    widths, kw = NETS[net]
+    k1, k2 = jax.random.split(fresh_key)
+    p = nets.init_params(k1, widths, **kw)
+    X = data.sphere(k2, 96, widths[0])
+    res = ATTACKS[attack](p, X)
+    for field in (res.x_adv, res.delta_norm, res.f_clean, res.f_adv, res.path_length):
+        assert bool(jnp.all(jnp.isfinite(field)))
+    np.testing.assert_allclose(res.delta_norm, jnp.linalg.norm(res.x_adv - X, axis=-1),
+                               rtol=1e-6, atol=1e-6)
+    f_clean, f_adv = nets.apply(p, X), nets.apply(p, res.x_adv)
+    np.testing.assert_array_equal(np.asarray(res.flipped), np.asarray(f_clean * f_adv < 0))
+    np.testing.assert_array_equal(np.asarray(res.status == Status.FLIPPED), np.asarray(res.flipped))
+    assert bool(jnp.all(res.path_length >= res.delta_norm * (1 - 1e-5) - 1e-6))
+    assert sum(res.counts().values()) == X.shape[0]
+    # searches (not single steps) flip most inputs, unless the last hidden layer is so narrow
+    # that f may have one sign almost everywhere (all 6 readout weights positive: p = 1/64)
+    if attack in ("flow", "deepfool", "ray_grad") and widths[-1] >= 24:
+        assert res.flipped.mean() > 0.5, "a search along ∇f flips most inputs of a random network"
+
+
+def linear_net(key, d, dtype=None):
+    w = jax.random.normal(key, (d, 1), dtype=dtype)
+    return nets.MLPParams(kernels=(w,), readout=jnp.ones(1, dtype=dtype), activation="identity")
+
+
+@pytest.mark.parametrize("method", ["flow", "ray_grad"])
+def test_minimal_norm_methods_recover_the_linear_distance_in_float64(method, fresh_key):
+    """Minimal-norm methods return |f|/‖∇f‖ for f(x) = ⟨w, x⟩ to 1e-5 relative (float64)."""
+    with x64():
+        k1, k2 = jax.random.split(fresh_key)
+        d = 300
+        p = linear_net(k1, d, jnp.float64)
+        X = data.sphere(k2, 128, d).astype(jnp.float64)
+        assert X.dtype == jnp.float64
+        res = ATTACKS[method](p, X)
+        exact = jnp.abs(X @ p.kernels[0][:, 0]) / jnp.linalg.norm(p.kernels[0])
+        assert bool(jnp.all(res.flipped))
+        np.testing.assert_allclose(res.distance, exact, rtol=1e-5)
+        np.testing.assert_allclose(res.path_length, exact, rtol=1e-5)
+
+
+def test_minimal_norm_methods_on_a_linear_model_in_float32(fresh_key):
+    """In float32 the same holds up to the resolution eps·‖x‖ of the points x + δ."""
+    k1, k2 = jax.random.split(fresh_key)
+    d = 300
+    p = linear_net(k1, d)
+    X = data.sphere(k2, 128, d)
+    exact = jnp.abs(X @ p.kernels[0][:, 0]) / jnp.linalg.norm(p.kernels[0])
+    for method in ("flow", "ray_grad"):
+        res = ATTACKS[method](p, X)
+        assert bool(jnp.all(res.flipped))
+        np.testing.assert_allclose(res.distance, exact, rtol=1e-5, atol=4e-6 * math.sqrt(d))
+
+
+def test_linear_model_closed_forms_of_step_deepfool_and_pgd(fresh_key):
+    """Exact answers on f(x) = ⟨w, x⟩ (float64): f(x') = (1 − c) f(x) with ‖δ‖ = c|f|/‖w‖;
+    the fixed step moves s‖w‖; DeepFool stops after one iteration at (1 + o)(|f|/‖w‖ + 1e-4);
+    PGD flips exactly the inputs closer than ε."""
+    with x64():
+        k1, k2 = jax.random.split(fresh_key)
+        d = 100
+        p = linear_net(k1, d, jnp.float64)
+        X = data.sphere(k2, 64, d).astype(jnp.float64)
+        f = X @ p.kernels[0][:, 0]
+        wn = jnp.linalg.norm(p.kernels[0])
+        r = jnp.abs(f) / wn
+        for c in (0.5, 1.5, 2.0):
+            res = gradient_step(p, X, c=c)
+            np.testing.assert_allclose(res.f_adv, (1 - c) * f, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(res.delta_norm, c * r, rtol=1e-9)
+            assert bool(jnp.all(res.flipped)) == (c > 1)
+        res = gradient_step(p, X, s=0.3)
+        np.testing.assert_allclose(res.delta_norm, 0.3 * wn * jnp.ones(64), rtol=1e-9)
+        np.testing.assert_array_equal(np.asarray(res.flipped), np.asarray(0.3 * wn**2 > jnp.abs(f)))
+        res = deepfool(p, X, overshoot=0.02)
+        assert bool(jnp.all(res.flipped)) and bool(jnp.all(res.steps == 1))
+        np.testing.assert_allclose(res.delta_norm, 1.02 * (r + 1e-4), rtol=1e-9)
+        eps = float(jnp.median(r))
+        res = pgd_l2(p, X, eps=eps, steps=10)
+        np.testing.assert_array_equal(np.asarray(res.flipped), np.asarray(r < eps))
+        assert bool(jnp.all(res.delta_norm <= eps * (1 + 1e-12)))
+
+
+@pytest.mark.parametrize("attack", ["step_c", "flow", "deepfool", "pgd", "ray_grad"])
+def test_attacks_are_invariant_to_rescaling_the_weights(attack, fresh_key):
+    """A bias-free ReLU net with kernels ×3 and readout ×0.1 is the same classifier up to a
+    positive factor: every scale-free attack returns the same perturbation."""
+    k1, k2 = jax.random.split(fresh_key)
+    p = nets.init_params(k1, [32, 32, 16])
+    X = data.sphere(k2, 48, 32)
+    scaled = p.replace(kernels=tuple(3.0 * k for k in p.kernels), readout=0.1 * p.readout)
+    a, b = ATTACKS[attack](p, X), ATTACKS[attack](scaled, X)
+    np.testing.assert_array_equal(np.asarray(a.flipped), np.asarray(b.flipped))
+    np.testing.assert_allclose(a.delta_norm, b.delta_norm, rtol=2e-4, atol=1e-5)
+
+
+def test_fixed_step_scales_with_the_network(fresh_key):
+    """The fixed step is not scale-free: f → λf is undone by s → s/λ."""
+    k1, k2 = jax.random.split(fresh_key)
+    p = nets.init_params(k1, [32, 32, 16])
+    X = data.sphere(k2, 48, 32)
+    lam = 3.0 * 3.0 * 0.1  # two kernels ×3 and the readout ×0.1: f → 0.9·f, ∇f → 0.9·∇f
+    scaled = p.replace(kernels=tuple(3.0 * k for k in p.kernels), readout=0.1 * p.readout)
+    a, b = gradient_step(p, X, s=0.7), gradient_step(scaled, X, s=0.7 / lam)
+    np.testing.assert_allclose(a.x_adv, b.x_adv, rtol=1e-4, atol=1e-5)
+
+
+def test_flow_path_length_and_path_recorder_agree(fresh_key):
+    k1, k2 = jax.random.split(fresh_key)
+    p = nets.init_params(k1, [64, 32, 8])
+    X = data.sphere(k2, 8, 64)
+    res = gradient_flow(p, X)
+    for i in range(X.shape[0]):
+        pts, k = gradient_flow_path(p, X[i], n_steps=int(res.steps[i]) + 5)
+        assert k == int(res.steps[i])  # the same Euler steps, the same crossing step
+        walked = float(jnp.sum(jnp.linalg.norm(jnp.diff(pts[:k + 1], axis=0), axis=-1)))
+        # (the crossing may be pushed a few ulps of ‖x‖ past the last Euler point, so
+        # that its sign is above float32 rounding noise)
+        assert res.path_length[i] <= walked * (1 + 1e-5) + 64 * 1.2e-7 * 8.0
+        last = float(jnp.linalg.norm(pts[k] - pts[k - 1]))
+        assert res.path_length[i] >= walked - last * (1 + 1e-5)
+
+
+def test_flow_budget_and_steps_are_respected(fresh_key):
+    k1, k2 = jax.random.split(fresh_key)
+    p = nets.init_params(k1, [64, 32, 8])
+    X = data.sphere(k2, 32, 64)
+    lin = linearized_distance(p, X)
+    tiny = gradient_flow(p, X, max_distance=float(jnp.min(lin)) * 0.5)
+    assert not bool(tiny.flipped.any())
+    assert bool(jnp.all(tiny.status == Status.NO_FLIP)) and bool(jnp.all(tiny.x_adv == X))
+    few = gradient_flow(p, X, max_steps=2, step_fraction=0.1)
+    assert bool(jnp.all(few.steps <= 2)) and not bool(few.flipped.any())
+
+
+def dead_gradient_net(d=6):
+    """f(x) = relu(0·x + 1) = 1 for every x: f ≠ 0 but ∇f = 0 (a dead network)."""
+    return nets.MLPParams(kernels=(jnp.zeros((d, 3)),), readout=jnp.ones(3),
+                          biases=(jnp.ones(3),), activation="relu")
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_zero_gradient_and_zero_output_are_reported_not_flipped(attack):
+    X = data.sphere(jax.random.key(3), 4, 6)
+    res = ATTACKS[attack](dead_gradient_net(), X)
+    assert not bool(res.flipped.any())
+    assert bool(jnp.all(res.status == Status.ZERO_DIRECTION)), res.counts()
+    assert bool(jnp.all(jnp.isfinite(res.x_adv)))
+    zero = nets.init_params(jax.random.key(0), [6, 8])
+    zero = zero.replace(readout=jnp.zeros(8))
+    res = ATTACKS[attack](zero, X)
+    assert bool(jnp.all(res.status == Status.ZERO_OUTPUT)) and not bool(res.flipped.any())
+
+
+def test_flow_reports_a_gradient_that_vanishes_on_the_way():
+    """f(x) = relu(x₁) − 0.5: the flow from x₁ = 1 walks to x₁ = 0.5 and crosses; from
+    f(x) = relu(x₁) + 0.5 > 0 it walks into the dead half-space x₁ < 0 and stops there."""
+    d = 4
+    k = jnp.zeros((d, 2)).at[0, 0].set(1.0)
+    X = jnp.zeros((1, d)).at[0, 0].set(1.0).at[0, 1].set(1.0)
+    cross = nets.MLPParams(kernels=(k,), readout=jnp.array([1.0, 0.5]),
+                           biases=(jnp.array([0.0, -1.0]),), activation="identity")
+    res = gradient_flow(cross, X)  # f = x₁ − 1·0.5... identity: f = x₁ + 0.5·(−1) = x₁ − 0.5
+    assert bool(res.flipped[0])
+    np.testing.assert_allclose(res.delta_norm, [0.5], rtol=1e-5)
+    dead = nets.MLPParams(kernels=(k,), readout=jnp.array([1.0, 1.0]),
+                          biases=(jnp.array([0.0, 0.5]),), activation="relu")
+    res = gradient_flow(dead, X)  # f = relu(x₁) + relu(0.5) never reaches 0
+    assert not bool(res.flipped[0]) and int(res.status[0]) == Status.ZERO_DIRECTION
+
+
+@pytest.mark.parametrize("call,msg", [
+    (lambda p, X: gradient_step(p, X), "exactly one of c"),
+    (lambda p, X: gradient_step(p, X, c=1.0, s=1.0), "exactly one of c"),
+    (lambda p, X: gradient_step(p, X, c=0.0), "c must be"),
+    (lambda p, X: gradient_step(p, X, s=-1.0), "s must be"),
+    (lambda p, X: gradient_step(p, X, s=float("nan")), "s must be"),
+    (lambda p, X: gradient_flow(p, X, max_distance=0.0), "max_distance"),
+    (lambda p, X: gradient_flow(p, X, step_fraction=1.5), "step_fraction"),
+    (lambda p, X: gradient_flow(p, X, min_step=0.0), "min_step"),
+    (lambda p, X: gradient_flow(p, X, max_steps=0), "max_steps"),
+    (lambda p, X: gradient_flow(p, X, max_steps=2.5), "max_steps"),
+    (lambda p, X: deepfool(p, X, overshoot=-0.1), "overshoot"),
+    (lambda p, X: deepfool(p, X, max_iter=0), "max_iter"),
+    (lambda p, X: pgd_l2(p, X, eps=0.0), "eps"),
+    (lambda p, X: pgd_l2(p, X, eps=1.0, steps=0), "steps"),
+    (lambda p, X: pgd_l2(p, X, eps=1.0, step_size=-1.0), "step_size"),
+    (lambda p, X: gradient_flow_path(p, X[0], n_steps=0), "n_steps"),
+])
+def test_bad_settings_raise(call, msg):
+    p = nets.init_params(jax.random.key(0), [4, 4])
+    with pytest.raises(ValueError, match=msg):
+        call(p, jnp.ones((2, 4)))
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_bad_inputs_raise(attack):
+    p = nets.init_params(jax.random.key(0), [4, 4])
+    with pytest.raises(ValueError, match=r"\(B, d\) with d = 4"):
+        ATTACKS[attack](p, jnp.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"\(B, d\) with d = 4"):
+        ATTACKS[attack](p, jnp.ones(4))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ATTACKS[attack](p, jnp.ones((2, 4)).at[1, 2].set(jnp.nan))
+    with pytest.raises(ValueError, match="expected a network"):
+        ATTACKS[attack]("not a network", jnp.ones((2, 4)))
