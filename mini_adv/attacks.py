@@ -373,6 +373,7 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
     usable = (gn0 > 0) & (f0 != 0)
     r0 = jnp.abs(f0) / jnp.where(gn0 > 0, gn0, 1.0)        # linearised distance at x0
     h_min = min_step * r0
+    eps = jnp.finfo(X.dtype).eps
 
     # state: k, x (current point), x_prev, f, G, length (to x), active, crossed, stuck, steps
     def cond(st):
@@ -383,7 +384,10 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
         x_new, h = flow_step(x, f, G, s0, h_min, step_fraction, max_distance - length)
         f_new, G_new = _value_and_grad(params, x_new)
         upd = active[:, None]
-        cross_now = active & (f_new * s0 <= 0)
+        # a crossing counts once f is clearly across: within a few ulps of {f = 0} its sign
+        # is rounding noise, and the flow simply takes another (minimum) step
+        margin = 4 * eps * gn0 * jnp.linalg.norm(x_new, axis=-1)
+        cross_now = active & (f_new * s0 < -margin)
         length_new = jnp.where(active, length + h, length)
         dead = active & ~cross_now & (jnp.linalg.norm(G_new, axis=-1) == 0)
         out_of_budget = active & (length_new >= max_distance)
@@ -482,7 +486,8 @@ def gradient_flow_path_kernel(params: MLPParams, x: jax.Array, n_steps: int,
         x_new, _ = flow_step(xk, f, G, s0, h_min, step_fraction, jnp.full((1,), jnp.inf, x.dtype))
         x_new = jnp.where(moving, x_new, xk)
         f_new, G_new = _value_and_grad(params, x_new)
-        crossed_at = jnp.where(moving & (f_new[0] * s0[0] <= 0), k + 1, crossed_at)
+        margin = 4 * jnp.finfo(x.dtype).eps * gn0[0] * jnp.linalg.norm(x_new[0])  # as in the flow
+        crossed_at = jnp.where(moving & (f_new[0] * s0[0] < -margin), k + 1, crossed_at)
         return (x_new, f_new, G_new, crossed_at), x_new[0]
 
     (_, _, _, crossed_at), pts = jax.lax.scan(body, (x[None], f0, G0, jnp.asarray(-1)),
