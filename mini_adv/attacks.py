@@ -112,6 +112,24 @@ def finalize(params: MLPParams, X: jax.Array, x_adv: jax.Array, f_clean: jax.Arr
         steps=(jnp.ones(X.shape[0], jnp.int32) if steps is None else steps.astype(jnp.int32)))
 
 
+def verify_float64(net: Network, X: jax.Array, x_adv: jax.Array) -> jax.Array:
+    """Re-check flips in float64: f(x) · f(x_adv) < 0 with the network evaluated in float64.
+
+    An independent check of an attack's float32 claim (the inputs and weights are cast to
+    float64, so this is the sign of the exact network at the returned float32 points, up
+    to float64 rounding). Works for one network (``X (B, d)``) and for a stack of N
+    networks (``X (N, B, d)``). Returns a bool array of shape ``X.shape[:-1]``.
+    """
+    from mini_adv.runtime import float64
+
+    params = as_params(net)
+    with float64():
+        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        X64, A64 = jnp.asarray(X, jnp.float64), jnp.asarray(x_adv, jnp.float64)
+        f = apply if params.num_networks is None else jax.vmap(apply)
+        return jnp.asarray(f(p64, X64) * f(p64, A64) < 0)
+
+
 def _value_and_grad(params: MLPParams, X: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(f(x_b), ∇f(x_b)) for every row of X (vmapped, traced inside the caller's jit)."""
     return jax.vmap(jax.value_and_grad(lambda x: apply(params, x)))(X)

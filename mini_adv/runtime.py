@@ -72,3 +72,17 @@ def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None)
     from tqdm.auto import tqdm
 
     yield from tqdm(iterable, desc=desc, total=total, leave=False)
+
+
+def float64() -> Any:
+    """A context manager under which JAX computes in float64 (``jax_enable_x64``).
+
+    ``jax.enable_x64(True)`` in recent JAX, ``jax.experimental.enable_x64()`` in JAX 0.7
+    (Colab's version). Arrays created inside are float64 by default; convert explicitly
+    with ``.astype(jnp.float64)``.
+    """
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
