@@ -1,0 +1,645 @@
+"""Chapter 2: random-matrix facts behind the adversarial-example theorems.
+
+Every later proof uses a handful of facts about Gaussian vectors and matrices in high
+dimension. This module computes each one, exactly or by sampling many independent draws:
+
+* **Random vectors** — independent Gaussian vectors are nearly orthogonal,
+  √d · cos∠(g, g') → N(0, 1), and ‖g‖/√d → 1 (:func:`cosines_and_norms`).
+* **Singular values** — a Gaussian m × n matrix with m ≤ n and N(0, σ²) entries has its
+  singular values in σ(√n ± √m) (Davidson–Szarek / Gordon; Vershynin 2012, Cor. 5.35), with
+  the Marchenko–Pastur law in between (Marchenko & Pastur 1967; Bai & Silverstein 2010):
+  :func:`mp_edges`, :func:`mp_density`, :func:`mp_singular_density`,
+  :func:`singular_value_edges`, :func:`gaussian_singular_values`,
+  :func:`singular_values_by_rows`, :func:`union_bound_epsilon`.
+* **Norm propagation** — with He scaling a ReLU layer preserves ‖h‖²/width in expectation,
+  with relative fluctuations of order √(depth/width) (He et al. 2015; Hanin 2018):
+  :func:`layer_norms`, :func:`sample_layer_norms`, :func:`length_map`,
+  :func:`relu_norm_variance`.
+* **Gradients** — ‖∇f(x)‖ concentrates and ∇f(x) is as orthogonal to x as a random vector,
+  so by Euler's identity |f|/(‖∇f‖‖x‖) = |cos∠(x, ∇f)| ≈ |Z|/√d (Daniely & Shacham 2020):
+  :func:`gradient_stats`, :func:`sample_gradient_stats`, :func:`cosine_scaling`,
+  :func:`gradient_on_ball`, :func:`fit_power_law`.
+
+Kernels are pure functions of arrays (or of a stacked :class:`~mini_adv.nets.MLPParams` of N
+independent networks from ``nets.init_params(..., n=N)``), jitted once per shape and vmapped
+over draws; the public wrappers validate their arguments and raise ``ValueError`` with what to
+change. Inputs on the same network are correlated: statistics that need independent replicates
+use many networks.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from mini_adv.activations import Activation, get_activation
+from mini_adv.data import sphere
+from mini_adv.nets import MLPParams, _resolve_scale, apply, check_finite, init_params
+
+# ---------------------------------------------------------------------------------------------
+# argument checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_ratio(ratio: Any) -> float:
+    try:
+        r = float(ratio)
+    except (TypeError, ValueError):
+        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}") from None
+    if not (0.0 < r <= 1.0):  # also rejects NaN
+        raise ValueError(
+            f"ratio = m/n must lie in (0, 1] (the smaller dimension over the larger one); got "
+            f"{ratio!r}. For a wide matrix pass min(m, n)/max(m, n): the nonzero spectrum is the same")
+    return r
+
+
+def _check_positive(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}") from None
+    if not (0.0 < v < math.inf):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+def _check_stacked(params: MLPParams) -> None:
+    if not isinstance(params, MLPParams) or params.readout.ndim != 2:
+        raise ValueError("params must be a stack of N networks, as returned by "
+                         "nets.init_params(key, widths, n=N)")
+
+
+def _check_inputs(params: MLPParams, X: Any) -> jax.Array:
+    X = jnp.asarray(X)
+    N, d = params.readout.shape[0], params.widths[0]
+    if X.ndim != 3 or X.shape[0] != N or X.shape[2] != d or X.shape[1] == 0:
+        raise ValueError(f"X must have shape (N, B, d) = ({N}, B, {d}) with B ≥ 1 (one batch of "
+                         f"inputs per network); got shape {tuple(X.shape)}")
+    check_finite("X", X)
+    return X
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. random vectors
+# ---------------------------------------------------------------------------------------------
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _cosines_and_norms(key: jax.Array, d: int, n: int) -> tuple[jax.Array, jax.Array]:
+    g, h = jax.random.normal(key, (2, n, d))
+    gn, hn = jnp.linalg.norm(g, axis=1), jnp.linalg.norm(h, axis=1)
+    return jnp.sum(g * h, axis=1) / (gn * hn), gn / math.sqrt(d)
+
+
+def cosines_and_norms(key: jax.Array, d: int, n: int) -> tuple[jax.Array, jax.Array]:
+    """Cosines between independent Gaussian vectors, and their norms, in ℝ^d.
+
+    For g, g' ~ N(0, I_d) independent: cos∠(g, g') = ⟨g, g'⟩/(‖g‖‖g'‖) has mean 0 and
+    variance exactly 1/d (and √d · cos → N(0, 1)), while ‖g‖/√d → 1 with standard
+    deviation ≈ 1/√(2d) (Vershynin 2018, §3.1).
+
+    Args:
+        key: PRNG key. d: dimension. n: number of independent pairs.
+
+    Returns:
+        ``(cos, norm)``: ``(n,)`` cosines and ``(n,)`` values of ‖g‖/√d.
+
+    Raises:
+        ValueError: if ``d`` or ``n`` is not a positive integer.
+    """
+    return _cosines_and_norms(key, _check_int("d", d), _check_int("n", n))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. singular values: Marchenko–Pastur
+# ---------------------------------------------------------------------------------------------
+
+
+def mp_edges(ratio: float, var: float = 1.0) -> tuple[float, float]:
+    """Edges of the Marchenko–Pastur law: λ± = σ²(1 ± √r)².
+
+    The eigenvalues of (1/n) G Gᵀ, for G an m × n matrix with i.i.d. N(0, σ²) entries and
+    m/n → r ∈ (0, 1], fill [λ−, λ+] (Marchenko & Pastur 1967; Bai & Silverstein 2010, Ch. 3);
+    the extreme eigenvalues converge to the edges (Bai & Yin 1993).
+
+    Args:
+        ratio: r = m/n in (0, 1]. var: the entry variance σ².
+
+    Returns:
+        ``(λ−, λ+)`` as floats.
+
+    Raises:
+        ValueError: for r outside (0, 1] (or NaN) or a non-positive σ².
+    """
+    r, v = _check_ratio(ratio), _check_positive("var", var)
+    return v * (1 - math.sqrt(r)) ** 2, v * (1 + math.sqrt(r)) ** 2
+
+
+@jax.jit
+def _mp_density(x: jax.Array, r: jax.Array, v: jax.Array) -> jax.Array:
+    lo, hi = v * (1 - jnp.sqrt(r)) ** 2, v * (1 + jnp.sqrt(r)) ** 2
+    inside = (x > lo) & (x < hi) & (x > 0)
+    xs = jnp.where(inside, x, 0.5 * (lo + hi))
+    return jnp.where(inside, jnp.sqrt((hi - xs) * (xs - lo)) / (2 * jnp.pi * v * r * xs), 0.0)
+
+
+def mp_density(x: Any, ratio: float, var: float = 1.0) -> jax.Array:
+    """Marchenko–Pastur density of the eigenvalues of (1/n) G Gᵀ (G: m × n, r = m/n ≤ 1).
+
+        p(λ) = √((λ+ − λ)(λ − λ−)) / (2π σ² r λ)   on [λ−, λ+],   0 elsewhere,
+
+    with λ± = σ²(1 ± √r)² (Marchenko & Pastur 1967). It integrates to 1 for r ∈ (0, 1] (for
+    r > 1 the law of the m eigenvalues has an extra atom at 0; pass min/max instead).
+
+    Args:
+        x: points λ (any shape). ratio: r = m/n in (0, 1]. var: σ².
+
+    Returns:
+        p(x), same shape as ``x``.
+
+    Raises:
+        ValueError: for r outside (0, 1], a non-positive σ², or non-finite ``x``.
+    """
+    r, v = _check_ratio(ratio), _check_positive("var", var)
+    x = jnp.asarray(x, dtype=jnp.result_type(float))
+    check_finite("x", x)
+    return _mp_density(x, jnp.asarray(r), jnp.asarray(v))
+
+
+def mp_singular_density(s: Any, ratio: float) -> jax.Array:
+    """Density of the singular values s of G/√n (unit-variance entries): 2s · p(s²).
+
+    Supported on [1 − √r, 1 + √r]; for r = 1 it is the quarter-circle law √(4 − s²)/π.
+
+    Raises:
+        ValueError: for r outside (0, 1] or non-finite ``s``.
+    """
+    s = jnp.asarray(s, dtype=jnp.result_type(float))
+    return 2 * s * mp_density(s * s, ratio) * (s > 0)
+
+
+def singular_value_edges(m: int, n: int, std: float = 1.0) -> tuple[float, float]:
+    """Predicted extreme singular values σ(√n − √m), σ(√n + √m) of an m × n Gaussian matrix.
+
+    For G with i.i.d. N(0, σ²) entries and m ≤ n (else swap), Gordon's inequality gives
+    σ(√n − √m) ≤ E s_min ≤ E s_max ≤ σ(√n + √m), and with probability ≥ 1 − 2e^{−t²/2} both
+    lie within σt of these values (Davidson & Szarek 2001; Vershynin 2012, Cor. 5.35). So
+    G/(σ√n) is an isometry up to a factor 1 ± √(m/n): a *tall-and-thin* Gaussian matrix is
+    a near-isometry up to scale.
+
+    Raises:
+        ValueError: for non-positive sizes or σ.
+    """
+    m, n, s = _check_int("m", m), _check_int("n", n), _check_positive("std", std)
+    small, big = min(m, n), max(m, n)
+    return s * (math.sqrt(big) - math.sqrt(small)), s * (math.sqrt(big) + math.sqrt(small))
+
+
+def _gram_singular_values(G: jax.Array) -> jax.Array:
+    """Singular values of a (..., m, n) stack, decreasing: √eig(G Gᵀ) on the smaller side.
+
+    ``eigvalsh`` of the Gram matrix is several times faster than ``svd`` on a CPU and far less
+    sensitive to a busy machine; it loses relative accuracy only for singular values below
+    about √ε_float · s_max (≈ 3·10⁻⁴ s_max in float32), i.e. at the hard edge of a square matrix.
+    """
+    if G.shape[-2] > G.shape[-1]:
+        G = jnp.swapaxes(G, -1, -2)
+    lam = jnp.linalg.eigvalsh(G @ jnp.swapaxes(G, -1, -2))
+    return jnp.sqrt(jnp.maximum(lam[..., ::-1], 0.0))
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3))
+def _singular_values(key: jax.Array, m: int, n: int, n_draws: int) -> jax.Array:
+    return _gram_singular_values(jax.random.normal(key, (n_draws, m, n)))
+
+
+def gaussian_singular_values(key: jax.Array, m: int, n: int, n_draws: int = 1,
+                             std: float = 1.0) -> jax.Array:
+    """Singular values of ``n_draws`` independent m × n matrices with i.i.d. N(0, σ²) entries.
+
+    One jitted call, batched over draws (square roots of the eigenvalues of the smaller Gram
+    matrix, G Gᵀ or GᵀG, by ``eigvalsh``). Compare with :func:`singular_value_edges` (edges
+    σ(√max ± √min)) and, after dividing by σ√max(m, n), with :func:`mp_singular_density`
+    at r = min/max.
+
+    Returns:
+        ``(n_draws, min(m, n))`` singular values, each row in decreasing order.
+
+    Raises:
+        ValueError: for non-positive sizes or σ.
+    """
+    m, n = _check_int("m", m), _check_int("n", n)
+    n_draws, s = _check_int("n_draws", n_draws), _check_positive("std", std)
+    return s * _singular_values(key, m, n, n_draws)
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _singular_values_by_rows(key: jax.Array, ms: jax.Array, n: int, n_draws: int) -> jax.Array:
+    # rows ≥ m zeroed: the nonzero singular values are those of the m × n block
+    mask = (jnp.arange(n)[None, :] < ms[:, None])[:, None, :, None]
+    G = jax.random.normal(key, (ms.shape[0], n_draws, n, n)) * mask
+    return _gram_singular_values(G)
+
+
+def singular_values_by_rows(key: jax.Array, ms: Sequence[int], n: int,
+                            n_draws: int = 1) -> list[jax.Array]:
+    """Singular values of Gaussian m × n matrices for several row counts m ≤ n, in one compiled call.
+
+    Each m × n matrix is the first m rows of an n × n standard Gaussian matrix with the other
+    rows zeroed, so every m shares one shape (one compilation, batched over m and draws); its
+    nonzero singular values are those of the m × n block. Independent draws for every m.
+
+    Returns:
+        A list with one ``(n_draws, m)`` array per m (decreasing order), like
+        :func:`gaussian_singular_values`.
+
+    Raises:
+        ValueError: for an empty ``ms``, non-positive sizes, or some m > n.
+    """
+    n, n_draws = _check_int("n", n), _check_int("n_draws", n_draws)
+    ms = [_check_int("m", m) for m in ms]
+    if not ms:
+        raise ValueError("ms must list at least one row count m")
+    if max(ms) > n:
+        raise ValueError(f"every m must be ≤ n = {n} (got {max(ms)}); for a wide matrix use its transpose")
+    sv = _singular_values_by_rows(key, jnp.asarray(ms), n, n_draws)
+    return [sv[i, :, :m] for i, m in enumerate(ms)]
+
+
+def union_bound_epsilon(k: int, n: int, delta: float = 0.05) -> float:
+    """The ε for which the union bound of the pattern lemma reaches failure probability δ.
+
+    For W ∈ ℝ^{k×n} with i.i.d. N(0, 1/n) entries and a fixed v, each of the 2^k masked vectors
+    Dv (D diagonal 0/1) satisfies |‖WᵀDv‖²/‖Dv‖² − 1| ≥ ε with probability ≤ 2e^{−nε²/8}
+    (χ²_n tail, Wainwright 2019, Ex. 2.11, valid for ε < 1). Solving 2^{k+1} e^{−nε²/8} = δ:
+
+        ε(k, n, δ) = √(8 ((k + 1) ln 2 + ln(1/δ)) / n),
+
+    which is of order √(k/n): it is small only if the layer of width k is much narrower than
+    the one of width n before it. Values ≥ 1 mean the bound says nothing.
+
+    Raises:
+        ValueError: for non-positive sizes or δ outside (0, 1).
+    """
+    k, n = _check_int("k", k), _check_int("n", n)
+    delta = _check_positive("delta", delta)
+    if delta >= 1:
+        raise ValueError(f"delta is a failure probability and must lie in (0, 1), got {delta!r}")
+    return math.sqrt(8 * ((k + 1) * math.log(2) + math.log(1 / delta)) / n)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. norm propagation
+# ---------------------------------------------------------------------------------------------
+
+
+def _layer_norms_one(params: MLPParams, X: jax.Array) -> jax.Array:
+    sigma = get_activation(params.activation)
+    q0 = jnp.sum(X * X, axis=-1) / X.shape[-1]
+    qs, h = [jnp.ones_like(q0)], X
+    for i, k in enumerate(params.kernels):
+        h = h @ k
+        if params.biases is not None:
+            h = h + params.biases[i]
+        h = sigma(h)
+        qs.append(jnp.sum(h * h, axis=-1) / h.shape[-1] / q0)
+    return jnp.sqrt(jnp.stack(qs, axis=-1))
+
+
+_layer_norms = jax.jit(jax.vmap(_layer_norms_one))
+
+
+def layer_norms(params: MLPParams, X: Any) -> jax.Array:
+    """Root-mean-square size of every layer relative to the input, for N networks at once.
+
+        ρ_ℓ(x) = (‖h_ℓ‖/√n_ℓ) / (‖x‖/√d),    h_0 = x,  h_ℓ = σ(W_ℓ h_{ℓ−1}),
+
+    i.e. ‖h_ℓ‖/‖x‖ when every width equals d. With He scaling and ReLU, E ρ_ℓ² = 1 at every
+    layer (He et al. 2015); :func:`relu_norm_variance` gives its exact variance.
+
+    Args:
+        params: a stack of N networks (``nets.init_params(key, widths, n=N)``).
+        X: ``(N, B, d)`` inputs, one batch per network.
+
+    Returns:
+        ``(N, B, L + 1)`` with ρ_0 = 1.
+
+    Raises:
+        ValueError: if ``params`` is not stacked, ``X`` has the wrong shape, or holds NaN/inf.
+    """
+    _check_stacked(params)
+    return _layer_norms(params, _check_inputs(params, X))
+
+
+def sample_layer_norms(key: jax.Array, widths: Sequence[int], *, n_networks: int = 64,
+                       n_inputs: int = 1, activation: str = "relu",
+                       weight_scale: str | float = "he") -> jax.Array:
+    """:func:`layer_norms` on fresh draws: ``n_networks`` bias-free networks with the given
+    ``widths = [d, n_1, ..., n_L]``, each with ``n_inputs`` inputs uniform on the sphere of radius √d.
+
+    Returns:
+        ``(n_networks, n_inputs, L + 1)`` values of ρ_ℓ.
+
+    Raises:
+        ValueError: for bad widths or sizes, or an unknown activation or scale.
+    """
+    n_networks, n_inputs = _check_int("n_networks", n_networks), _check_int("n_inputs", n_inputs)
+    k_net, k_x = jax.random.split(key)
+    params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
+    d = params.widths[0]
+    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    return layer_norms(params, X)
+
+
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(101)
+_GH_WEIGHTS = _GH_WEIGHTS / math.sqrt(2 * math.pi)  # E φ(Z) ≈ Σ w_i φ(z_i), Z ~ N(0, 1)
+
+
+@partial(jax.jit, static_argnums=(0, 2))
+def _length_map(sigma: Activation, scale: jax.Array, depth: int, q0: jax.Array) -> jax.Array:
+    z, w = jnp.asarray(_GH_NODES), jnp.asarray(_GH_WEIGHTS)
+
+    def step(q, _):
+        q_next = jnp.sum(w * sigma(scale * jnp.sqrt(q) * z) ** 2)
+        return q_next, q_next
+
+    _, qs = jax.lax.scan(step, q0, None, length=depth)
+    return jnp.sqrt(jnp.concatenate([q0[None], qs]) / q0)
+
+
+def length_map(activation: str | Activation, weight_scale: str | float, depth: int,
+               q0: float = 1.0) -> jax.Array:
+    """Infinite-width prediction of :func:`layer_norms`: iterate the length map.
+
+        q_ℓ = E σ(s √q_{ℓ−1} Z)²,   Z ~ N(0, 1),   q_ℓ = ‖h_ℓ‖²/n_ℓ,
+
+    for weights N(0, s²/fan_in) (Poole et al. 2016). ReLU with s² = 2 (He) gives q_ℓ = q_0;
+    ReLU with s² = 1 halves q at each layer; tanh with s² = 1 shrinks it slowly. The
+    expectation uses 101-point Gauss–Hermite quadrature; the loop is a ``lax.scan``.
+
+    Args:
+        activation: name or callable. weight_scale: ``"he"``, ``"lecun"`` or s > 0.
+        depth: number of layers L. q0: ‖x‖²/d (1 on the book's sphere).
+
+    Returns:
+        ``(L + 1,)`` predicted ρ_ℓ = √(q_ℓ/q_0).
+
+    Raises:
+        ValueError: for an unknown activation or scale, non-positive depth or q0.
+    """
+    sigma = get_activation(activation)
+    s = _resolve_scale(weight_scale)
+    depth, q0 = _check_int("depth", depth), _check_positive("q0", q0)
+    return _length_map(sigma, jnp.asarray(s), depth, jnp.asarray(q0))
+
+
+def relu_norm_variance(hidden_widths: Sequence[int]) -> float:
+    """Exact variance of ρ_L² = (‖h_L‖²/n_L)/(‖x‖²/d) for a He-initialised bias-free ReLU net.
+
+    Given h_{ℓ−1} ≠ 0, the pre-activations W_ℓ h_{ℓ−1} are i.i.d. N(0, 2‖h_{ℓ−1}‖²/n_{ℓ−1}), so
+    the ratios R_ℓ = ρ_ℓ²/ρ_{ℓ−1}² are independent with E R_ℓ = 1 and Var R_ℓ = 5/n_ℓ (from
+    E relu(√2 Z)² = 1, E relu(√2 Z)⁴ = 6). Hence E ρ_L² = 1 and
+
+        Var ρ_L² = Π_ℓ (1 + 5/n_ℓ) − 1 ≈ 5 Σ_ℓ 1/n_ℓ,
+
+    the "sum of reciprocal widths" of Hanin (2018).
+
+    Raises:
+        ValueError: for an empty list or non-positive widths.
+    """
+    widths = list(hidden_widths)
+    if not widths:
+        raise ValueError("hidden_widths must list at least one hidden width [n_1, ..., n_L]")
+    return float(np.prod([1 + 5 / _check_int("hidden width", n) for n in widths]) - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. gradients of random networks
+# ---------------------------------------------------------------------------------------------
+
+
+@struct.dataclass
+class GradientStats:
+    """f, ‖∇f‖ and cos∠(x, ∇f) for N independent networks × B inputs each (all ``(N, B)``).
+
+    Attributes:
+        f: f(x). grad_norm: ‖∇f(x)‖. x_norm: ‖x‖.
+        cos: ⟨∇f(x), x⟩/(‖∇f(x)‖‖x‖), computed directly (not via Euler's identity);
+            NaN where ∇f(x) = 0 (a dead network).
+    """
+
+    f: jax.Array
+    grad_norm: jax.Array
+    x_norm: jax.Array
+    cos: jax.Array
+
+    @property
+    def d(self) -> int:
+        """The input dimension (inputs on the sphere of radius √d)."""
+        return int(round(float(jnp.mean(self.x_norm)) ** 2))
+
+    @property
+    def relative_linear_distance(self) -> jax.Array:
+        """|f|/(‖∇f‖‖x‖): the linearised flip distance over ‖x‖ (``inf`` where ∇f = 0)."""
+        return jnp.where(self.grad_norm > 0, jnp.abs(self.f) / (self.grad_norm * self.x_norm), jnp.inf)
+
+    def summary(self) -> dict[str, float]:
+        """Statistics of one sample.
+
+        Keys: ``d``; ``sqrt_d_mean_abs_cos`` = √d · mean |cos| (prediction √(2/π) ≈ 0.798)
+        and ``se`` its standard error from the spread of the per-network means (networks are
+        the independent replicates); ``mean_abs_cos``; ``grad_norm_mean``; ``grad_norm_cv``
+        = std/mean of ‖∇f‖ over all draws; ``dead`` = fraction of draws with ∇f = 0.
+        """
+        d = self.d
+        cos = np.abs(np.asarray(self.cos))
+        per_net = np.nanmean(cos, axis=1) if np.isfinite(cos).any() else np.array([np.nan])
+        gn = np.asarray(self.grad_norm)
+        return {
+            "d": float(d),
+            "mean_abs_cos": float(np.nanmean(cos)),
+            "sqrt_d_mean_abs_cos": float(math.sqrt(d) * np.nanmean(cos)),
+            "se": float(math.sqrt(d) * np.nanstd(per_net, ddof=1) / math.sqrt(per_net.size))
+            if per_net.size > 1 else math.inf,
+            "grad_norm_mean": float(gn.mean()),
+            "grad_norm_cv": float(gn.std(ddof=1) / gn.mean()) if gn.size > 1 and gn.mean() > 0 else math.inf,
+            "dead": float(np.mean(gn == 0)),
+        }
+
+
+def _gradient_stats_one(params: MLPParams, X: jax.Array) -> GradientStats:
+    f, g = jax.vmap(jax.value_and_grad(lambda x: apply(params, x)))(X)
+    gn, xn = jnp.linalg.norm(g, axis=-1), jnp.linalg.norm(X, axis=-1)
+    cos = jnp.where(gn > 0, jnp.sum(g * X, axis=-1) / (jnp.where(gn > 0, gn, 1.0) * xn), jnp.nan)
+    return GradientStats(f=f, grad_norm=gn, x_norm=xn, cos=cos)
+
+
+_gradient_stats = jax.jit(jax.vmap(_gradient_stats_one))
+
+
+def gradient_stats(params: MLPParams, X: Any) -> GradientStats:
+    """f(x), ‖∇f(x)‖ and cos∠(x, ∇f(x)) for N networks × B inputs, in one jitted call.
+
+    For a bias-free ReLU network Euler's identity f(x) = ⟨∇f(x), x⟩ makes
+    |f|/(‖∇f‖‖x‖) = |cos∠(x, ∇f)|, and for random weights independent of x,
+    √d · cos → N(0, 1): the gradient is as orthogonal to x as a random vector
+    (Daniely & Shacham 2020, the first step of their proof).
+
+    Args:
+        params: a stack of N networks. X: ``(N, B, d)`` inputs, one batch per network.
+
+    Raises:
+        ValueError: for unstacked params, a wrong shape, or non-finite inputs.
+    """
+    _check_stacked(params)
+    return _gradient_stats(params, _check_inputs(params, X))
+
+
+def _widths(d: int, hidden: Sequence[float]) -> list[int]:
+    d = _check_int("d", d)
+    try:
+        hidden = tuple(float(m) for m in hidden)
+    except (TypeError, ValueError):
+        raise ValueError(f"hidden must be a sequence of positive width multipliers, got {hidden!r}") from None
+    if not hidden or any(not (0 < m < math.inf) for m in hidden):
+        raise ValueError(f"hidden must be a non-empty sequence of positive width multipliers, got {hidden!r}")
+    return [d] + [max(1, math.ceil(m * d)) for m in hidden]
+
+
+def sample_gradient_stats(key: jax.Array, d: int, *, hidden: Sequence[float] = (1.0, 1.0),
+                          n_networks: int = 64, n_inputs: int = 4, activation: str = "relu",
+                          weight_scale: str | float = "he") -> GradientStats:
+    """:func:`gradient_stats` on fresh draws: ``n_networks`` bias-free networks of widths
+    ``[d, ⌈m₁d⌉, ⌈m₂d⌉, ...]`` (``hidden`` = (m₁, m₂, ...)), each with ``n_inputs`` fresh
+    inputs uniform on the sphere of radius √d.
+
+    Raises:
+        ValueError: for non-positive sizes or multipliers, or an unknown activation or scale.
+    """
+    widths = _widths(d, hidden)
+    n_networks, n_inputs = _check_int("n_networks", n_networks), _check_int("n_inputs", n_inputs)
+    k_net, k_x = jax.random.split(key)
+    params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
+    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    return gradient_stats(params, X)
+
+
+def fit_power_law(x: Any, y: Any) -> tuple[float, float]:
+    """Least-squares fit of log y = log C + a log x: returns ``(a, C)`` with y ≈ C x^a.
+
+    Raises:
+        ValueError: for fewer than two points, different lengths, or non-positive/non-finite values.
+    """
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if x.size != y.size or x.size < 2:
+        raise ValueError(f"x and y must have the same length ≥ 2; got {x.size} and {y.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
+        raise ValueError("a power-law fit needs positive finite x and y (it works on log scales)")
+    a, b = np.polyfit(np.log(x), np.log(y), 1)
+    return float(a), float(math.exp(b))
+
+
+def cosine_scaling(key: jax.Array, dims: Sequence[int], **kwargs: Any) -> dict[str, Any]:
+    """Run :func:`sample_gradient_stats` at each d in ``dims`` (fresh draws each).
+
+    Returns:
+        A dict of arrays, one entry per key of :meth:`GradientStats.summary`, plus
+        ``"raw"`` (the list of :class:`GradientStats`), ``"slope"`` and ``"constant"`` of the
+        fit mean|cos| ≈ C d^slope (prediction: slope −1/2, C = √(2/π)), and
+        ``"constant_half"``: C with the slope held at −1/2 (geometric mean of √d · mean|cos|).
+
+    Raises:
+        ValueError: for an empty or invalid ``dims`` (and whatever
+            :func:`sample_gradient_stats` raises).
+    """
+    dims = list(dims)
+    if not dims:
+        raise ValueError("dims must be a non-empty sequence of dimensions")
+    raw = [sample_gradient_stats(k, _check_int("d", d), **kwargs)
+           for k, d in zip(jax.random.split(key, len(dims)), dims)]
+    sums = [r.summary() for r in raw]
+    out: dict[str, Any] = {k: np.array([s[k] for s in sums]) for k in sums[0]}
+    out["raw"] = raw
+    if len(dims) >= 2:
+        out["slope"], out["constant"] = fit_power_law(out["d"], out["mean_abs_cos"])
+        out["constant_half"] = float(np.exp(np.mean(np.log(out["sqrt_d_mean_abs_cos"]))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. the gradient on a ball around x
+# ---------------------------------------------------------------------------------------------
+
+
+def _preactivations(params: MLPParams, x: jax.Array) -> list[jax.Array]:
+    sigma = get_activation(params.activation)
+    zs, h = [], x
+    for i, k in enumerate(params.kernels):
+        z = h @ k
+        if params.biases is not None:
+            z = z + params.biases[i]
+        zs.append(z)
+        h = sigma(z)
+    return zs
+
+
+def _ball_one(params: MLPParams, X: jax.Array, U: jax.Array, radius: jax.Array):
+    grad = jax.vmap(jax.grad(lambda x: apply(params, x)))
+    B, R, d = U.shape
+    Y = (X[:, None, :] + radius * U).reshape(B * R, d)
+    g0, g1 = grad(X), grad(Y).reshape(B, R, d)
+    n0, n1 = jnp.linalg.norm(g0, axis=-1), jnp.linalg.norm(g1, axis=-1)
+    ratio = n1 / n0[:, None]
+    cos = jnp.sum(g1 * g0[:, None, :], axis=-1) / (n1 * n0[:, None])
+    z0 = jnp.concatenate(_preactivations(params, X), axis=-1)
+    z1 = jnp.concatenate(_preactivations(params, Y), axis=-1).reshape(B, R, -1)
+    changed = jnp.mean((z0[:, None, :] > 0) != (z1 > 0), axis=-1)
+    return ratio, cos, changed
+
+
+_ball = jax.jit(jax.vmap(_ball_one, in_axes=(0, 0, 0, None)))
+
+
+def gradient_on_ball(params: MLPParams, X: Any, U: Any, radius: float) -> dict[str, jax.Array]:
+    """How ∇f changes between x and points y = x + r u at distance r (N networks at once).
+
+    Measures, for each network, input x and unit direction u:
+
+    * ``norm_ratio`` = ‖∇f(y)‖/‖∇f(x)‖ (must stay ≥ some g_min > 0 on the whole ball for the
+      gradient-flow argument of Daniely & Shacham 2020);
+    * ``cos`` = cos∠(∇f(x), ∇f(y));
+    * ``pattern_change`` = fraction of hidden units (all layers) whose sign differs between
+      x and y: every y sees its own activation pattern, hence its own linear piece.
+
+    Args:
+        params: stack of N networks. X: ``(N, B, d)``. U: ``(N, B, R, d)`` unit directions.
+        radius: r > 0, in the units of x (the book uses r = ρ‖x‖/√d).
+
+    Returns:
+        dict with ``norm_ratio``, ``cos`` and ``pattern_change``, each ``(N, B, R)``.
+
+    Raises:
+        ValueError: for unstacked params, wrong shapes, non-finite inputs, or r ≤ 0.
+    """
+    _check_stacked(params)
+    X = _check_inputs(params, X)
+    U = jnp.asarray(U)
+    if U.ndim != 4 or U.shape[:2] != X.shape[:2] or U.shape[3] != X.shape[2]:
+        raise ValueError(f"U must have shape (N, B, R, d) = {X.shape[:2] + ('R', X.shape[2])}; "
+                         f"got {tuple(U.shape)}")
+    check_finite("U", U)
+    r = _check_positive("radius", radius)
+    ratio, cos, changed = _ball(params, X, U, jnp.asarray(r))
+    return {"norm_ratio": ratio, "cos": cos, "pattern_change": changed}

@@ -1,0 +1,261 @@
+"""Chapter 2's random-matrix facts, asserted on fresh random draws (mini_adv.rmt)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mini_adv import data, nets, rmt
+
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+# --- random vectors -------------------------------------------------------------------------
+
+
+def test_random_cosines_have_variance_one_over_d_and_norms_concentrate(fresh_key):
+    for d in (10, 1000):
+        cos, norm = rmt.cosines_and_norms(jax.random.fold_in(fresh_key, d), d, 20_000)
+        # Var(cos) = 1/d exactly; the estimate from 20 000 pairs has relative s.e. ≤ 1.5 %
+        assert abs(d * float(jnp.var(cos)) - 1) < 0.06, d * float(jnp.var(cos))
+        assert abs(float(jnp.mean(cos))) < 4 / math.sqrt(20_000 * d)
+    # sd(‖g‖/√d) ≈ 1/√(2d) at d = 1000
+    assert abs(math.sqrt(2 * d) * float(jnp.std(norm)) - 1) < 0.05
+
+
+# --- Marchenko–Pastur ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.25, 0.5, 1.0])
+def test_mp_density_integrates_to_one(ratio):
+    lo, hi = rmt.mp_edges(ratio)
+    # Chebyshev substitution λ = lo + (hi − lo)(1 − cos θ)/2 removes the square-root endpoints
+    theta = np.linspace(0, np.pi, 20_001)
+    lam = lo + (hi - lo) * (1 - np.cos(theta)) / 2
+    jac = (hi - lo) * np.sin(theta) / 2
+    y = np.asarray(rmt.mp_density(lam, ratio), dtype=float) * jac
+    total = float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(theta)))
+    assert total == pytest.approx(1.0, abs=2e-3)
+    # and the density vanishes outside [λ−, λ+]
+    assert float(jnp.max(rmt.mp_density(jnp.array([lo - 0.01, hi + 0.01, 50.0]), ratio))) == 0.0
+
+
+def test_mp_singular_density_is_the_quarter_circle_at_ratio_one():
+    s = np.linspace(0.01, 1.99, 50)
+    np.testing.assert_allclose(rmt.mp_singular_density(s, 1.0), np.sqrt(4 - s**2) / np.pi, rtol=1e-5)
+
+
+@pytest.mark.parametrize("m,n", [(100, 1600), (400, 1600), (1600, 400)])
+def test_sampled_extreme_singular_values_match_the_mp_edges(fresh_key, m, n):
+    """Mean s_min and s_max of fresh Gaussian matrices at the edges σ(√max ± √min).
+
+    Tolerance: 2.5 % of the matrix's scale σ√max(m, n). Finite-size shifts are O(max^{-2/3}):
+    over 10 seeds the largest error was 1.2 %; a wrong edge formula (e.g. √min ± √max, or
+    edges without σ) is off by 25 % or more.
+    """
+    sv = rmt.gaussian_singular_values(fresh_key, m, n, n_draws=4, std=2.0)
+    assert sv.shape == (4, min(m, n))
+    lo, hi = rmt.singular_value_edges(m, n, std=2.0)
+    scale = 2.0 * math.sqrt(max(m, n))
+    assert abs(float(sv[:, 0].mean()) - hi) < 0.025 * scale, (float(sv[:, 0].mean()), hi)
+    assert abs(float(sv[:, -1].mean()) - lo) < 0.025 * scale, (float(sv[:, -1].mean()), lo)
+
+
+def test_sampled_spectrum_follows_the_mp_distribution(fresh_key):
+    """Kolmogorov distance between the empirical law of s/√n and the MP law below 0.02."""
+    m, n, r = 200, 800, 0.25
+    s = np.sort(np.asarray(rmt.gaussian_singular_values(fresh_key, m, n, 10)).ravel()) / math.sqrt(n)
+    grid = np.linspace(1 - math.sqrt(r), 1 + math.sqrt(r), 4001)
+    dens = np.asarray(rmt.mp_singular_density(grid, r), dtype=float)
+    cdf = np.concatenate([[0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(grid))])
+    emp = np.arange(1, s.size + 1) / s.size
+    assert abs(cdf[-1] - 1) < 2e-3
+    assert np.max(np.abs(np.interp(s, grid, cdf) - emp)) < 0.02
+
+
+def test_singular_values_by_rows_matches_separate_draws_in_law(fresh_key):
+    ms, n = [50, 100, 200], 200
+    out = rmt.singular_values_by_rows(fresh_key, ms, n, n_draws=4)
+    assert [o.shape for o in out] == [(4, 50), (4, 100), (4, 200)]
+    for m, s in zip(ms[:2], out[:2]):  # over 15 seeds: errors ≤ 0.06 √n at m = 50
+        lo, hi = rmt.singular_value_edges(m, n)
+        assert abs(float(s[:, 0].mean()) - hi) < 0.1 * math.sqrt(n)
+        assert abs(float(s[:, -1].mean()) - lo) < 0.1 * math.sqrt(n)
+    # square case: the smallest singular value is O(1/√n), far below the bulk at √n
+    assert float(out[2][:, -1].max()) < 0.05 * math.sqrt(n)
+
+
+def test_union_bound_epsilon_scales_like_sqrt_k_over_n():
+    e1, e4 = rmt.union_bound_epsilon(100, 10_000), rmt.union_bound_epsilon(400, 10_000)
+    assert 1.8 < e4 / e1 < 2.05  # ≈ √4, minus the ln(1/δ) offset
+    k, n, delta = 50, 20_000, 0.01
+    eps = rmt.union_bound_epsilon(k, n, delta)
+    assert 2 ** (k + 1) * math.exp(-n * eps**2 / 8) == pytest.approx(delta)
+
+
+# --- norm propagation ------------------------------------------------------------------------
+
+
+def test_he_relu_preserves_norms_with_the_exact_variance(fresh_key):
+    width, L, N = 64, 6, 512
+    rho = rmt.sample_layer_norms(fresh_key, [width] * (L + 1), n_networks=N)
+    assert rho.shape == (N, 1, L + 1)
+    r2 = np.asarray(rho[:, 0, -1]) ** 2
+    var = rmt.relu_norm_variance([width] * L)  # ≈ 0.60
+    # E ρ_L² = 1: sd of the mean over 512 networks is √(0.6/512) ≈ 0.034
+    assert abs(r2.mean() - 1) < 0.15, r2.mean()
+    assert 0.5 * var < r2.var() < 2.0 * var, (r2.var(), var)
+
+
+def test_length_map_matches_simulation_for_other_scales(fresh_key):
+    for act, scale in (("relu", "lecun"), ("tanh", "lecun"), ("relu", 1.5)):
+        rho = rmt.sample_layer_norms(jax.random.fold_in(fresh_key, hash(act) % 97), [256] * 5,
+                                     n_networks=32, activation=act, weight_scale=scale)
+        pred = np.asarray(rmt.length_map(act, scale, 4))
+        np.testing.assert_allclose(np.asarray(rho).mean(axis=(0, 1)), pred, rtol=0.08)
+    np.testing.assert_allclose(rmt.length_map("relu", "lecun", 4), 2.0 ** (-np.arange(5) / 2), rtol=1e-5)
+    np.testing.assert_allclose(rmt.length_map("relu", "he", 4), np.ones(5), rtol=1e-5)
+
+
+def test_norm_fluctuations_shrink_with_width(fresh_key):
+    sds = []
+    for w in (16, 64, 256):
+        rho = rmt.sample_layer_norms(jax.random.fold_in(fresh_key, w), [w] * 5, n_networks=128)
+        sds.append(float(jnp.std(rho[:, 0, -1] ** 2)))
+    assert sds[0] > 1.4 * sds[1] > 1.4 ** 2 * sds[2], sds
+
+
+# --- gradients -------------------------------------------------------------------------------
+
+
+def test_euler_identity_makes_the_relative_linear_distance_a_cosine(fresh_key):
+    st = rmt.sample_gradient_stats(fresh_key, 128, n_networks=8, n_inputs=16)
+    np.testing.assert_allclose(st.relative_linear_distance, jnp.abs(st.cos), atol=1e-5)
+    # with tanh Euler fails: the two differ
+    st = rmt.sample_gradient_stats(fresh_key, 128, n_networks=8, n_inputs=16, activation="tanh")
+    assert float(jnp.max(jnp.abs(st.relative_linear_distance - jnp.abs(st.cos)))) > 1e-3
+
+
+def test_mean_cosine_falls_like_inverse_sqrt_d_with_constant_sqrt_2_over_pi(fresh_key):
+    """Log-log slope of E|cos∠(x, ∇f)| against d in [−0.6, −0.4], constant ≈ √(2/π).
+
+    Many independent networks (inputs on one network share an offset of f and are
+    correlated). Over 12 seeds: slope −0.47 … −0.54, constant at slope −1/2 within 3.5 %,
+    free-fit constant within 17 %.
+    """
+    out = rmt.cosine_scaling(fresh_key, [16, 64, 256, 512], n_networks=96, n_inputs=8)
+    assert -0.6 <= out["slope"] <= -0.4, out["slope"]
+    assert abs(out["constant_half"] / SQRT_2_OVER_PI - 1) < 0.1, out["constant_half"]
+    assert abs(out["constant"] / SQRT_2_OVER_PI - 1) < 0.25, out["constant"]
+    # each point within 4 network-level standard errors of the prediction
+    assert np.all(np.abs(out["sqrt_d_mean_abs_cos"] - SQRT_2_OVER_PI) < 4 * out["se"] + 0.02)
+    assert np.all(out["dead"] == 0)
+
+
+def test_gradient_norm_concentrates_as_width_grows(fresh_key):
+    """CV of ‖∇f‖ over independent networks falls with width (about like width^{-1/2})."""
+    d = 256
+    cvs, means = [], []
+    for m in (1 / 16, 1 / 4, 1.0, 4.0):
+        st = rmt.sample_gradient_stats(jax.random.fold_in(fresh_key, int(16 * m)), d,
+                                       hidden=(m,), n_networks=256, n_inputs=1)
+        s = st.summary()
+        cvs.append(s["grad_norm_cv"])
+        means.append(s["grad_norm_mean"])
+    assert all(a > b for a, b in zip(cvs, cvs[1:])), cvs
+    assert cvs[0] > 2.5 * cvs[-1], cvs
+    # E‖∇f‖² = 1 for one hidden layer (exercise), so the mean norm is near 1 at large width
+    assert abs(means[-1] - 1) < 0.05, means
+
+
+def test_gradient_is_nearly_constant_on_a_small_ball(fresh_key):
+    N, B, R = 16, 4, 8
+    res = {}
+    for d in (32, 512):
+        k1, k2, k3 = jax.random.split(jax.random.fold_in(fresh_key, d), 3)
+        p = nets.init_params(k1, [d, d, d], n=N)
+        X = data.sphere(k2, N * B, d).reshape(N, B, d)
+        U = data.sphere(k3, N * B * R, d, radius=1.0).reshape(N, B, R, d)
+        res[d] = {k: float(jnp.mean(v)) for k, v in rmt.gradient_on_ball(p, X, U, 2.0).items()}
+    # fewer units switch and the gradient turns less at larger d
+    assert res[512]["pattern_change"] < 0.6 * res[32]["pattern_change"]
+    assert res[512]["cos"] > res[32]["cos"]
+    assert 0.9 < res[512]["norm_ratio"] < 1.1
+    # a zero radius would change nothing, but is rejected as bad input
+    with pytest.raises(ValueError, match="radius"):
+        rmt.gradient_on_ball(p, X, U, 0.0)
+
+
+def test_fit_power_law_recovers_a_known_law():
+    x = np.array([10.0, 100.0, 1000.0])
+    a, c = rmt.fit_power_law(x, 3.0 * x**-0.5)
+    assert a == pytest.approx(-0.5) and c == pytest.approx(3.0)
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio", [0.0, -0.5, 1.5, float("nan"), "a lot"])
+def test_ratio_outside_its_domain_is_rejected(ratio):
+    with pytest.raises(ValueError, match="ratio"):
+        rmt.mp_edges(ratio)
+    with pytest.raises(ValueError, match="ratio"):
+        rmt.mp_density(jnp.ones(3), ratio)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, None])
+def test_non_positive_or_non_integer_sizes_are_rejected(bad):
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="positive integer"):
+        rmt.gaussian_singular_values(key, bad, 10)
+    with pytest.raises(ValueError, match="positive integer"):
+        rmt.gaussian_singular_values(key, 10, 10, n_draws=bad)
+    with pytest.raises(ValueError, match="positive integer"):
+        rmt.cosines_and_norms(key, bad, 10)
+    with pytest.raises(ValueError, match="positive integer"):
+        rmt.singular_value_edges(bad, 10)
+    with pytest.raises(ValueError, match="positive integer"):
+        rmt.sample_gradient_stats(key, bad)
+    with pytest.raises(ValueError, match="positive integer"):
+        rmt.length_map("relu", "he", bad)
+    with pytest.raises(ValueError):
+        rmt.relu_norm_variance([16, bad])
+
+
+def test_other_bad_inputs_are_rejected_with_a_clear_message():
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="x contains NaN"):
+        rmt.mp_density(jnp.array([1.0, jnp.nan]), 0.5)
+    with pytest.raises(ValueError, match="var"):
+        rmt.mp_edges(0.5, var=-1.0)
+    with pytest.raises(ValueError, match="std"):
+        rmt.gaussian_singular_values(key, 3, 4, std=float("nan"))
+    with pytest.raises(ValueError, match="m must be ≤ n"):
+        rmt.singular_values_by_rows(key, [10, 50], 20)
+    with pytest.raises(ValueError, match="at least one"):
+        rmt.singular_values_by_rows(key, [], 20)
+    with pytest.raises(ValueError, match="delta"):
+        rmt.union_bound_epsilon(10, 100, delta=1.5)
+    with pytest.raises(ValueError, match="multipliers"):
+        rmt.sample_gradient_stats(key, 16, hidden=(1.0, 0.0))
+    with pytest.raises(ValueError, match="dims"):
+        rmt.cosine_scaling(key, [])
+    with pytest.raises(ValueError, match="hidden_widths"):
+        rmt.relu_norm_variance([])
+    with pytest.raises(ValueError, match="positive finite"):
+        rmt.fit_power_law([1, 2, 3], [1.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match="same length"):
+        rmt.fit_power_law([1, 2, 3], [1.0, 2.0])
+    with pytest.raises(ValueError, match="unknown activation"):
+        rmt.length_map("swish-ish", "he", 3)
+    p = nets.init_params(key, [8, 8], n=3)
+    with pytest.raises(ValueError, match="stack of N networks"):
+        rmt.gradient_stats(nets.init_params(key, [8, 8]), jnp.ones((3, 2, 8)))
+    with pytest.raises(ValueError, match=r"shape \(N, B, d\)"):
+        rmt.gradient_stats(p, jnp.ones((2, 2, 8)))
+    with pytest.raises(ValueError, match="NaN"):
+        rmt.layer_norms(p, jnp.full((3, 2, 8), jnp.nan))
+    with pytest.raises(ValueError, match="U must have shape"):
+        rmt.gradient_on_ball(p, jnp.ones((3, 2, 8)), jnp.ones((3, 2, 8)), 1.0)
