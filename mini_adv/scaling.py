@@ -247,22 +247,41 @@ def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
     return fit
 
 
-def plot_breakdown(ax: Any, measurements: Sequence[FlowMeasurement], xs: Sequence[float],
-                   xlabel: str) -> None:
-    """Fractions of inputs flipped and stuck on flat ground (f(x₀) = 0, or the flow stopped at
-    ∇f = 0), and of networks on which no input flipped, against a size parameter."""
+def plot_breakdown(fig: Any, panels: Sequence[tuple[Sequence[FlowMeasurement], Sequence[float], str, str]]
+                   ) -> None:
+    """One panel per ``(measurements, xs, xlabel, title)``: against a size parameter, the
+    fractions of inputs flipped, of inputs stuck where f ≡ 0 (f(x₀) = 0, or the flow stopped
+    at ∇f = 0), and of networks on which no input flipped; one legend below the panels."""
     from mini_adv.plotting import PALETTE
 
-    summ = [m.summary() for m in measurements]
-    ax.plot(xs, [s["flip_rate"] for s in summ], "o-", color=PALETTE["gradient"],
-            label="inputs flipped")
-    ax.plot(xs, [s["flat_rate"] for s in summ], "s--", color=PALETTE["muted"],
-            label=r"inputs stuck where $f \equiv 0$ ($f(x_0) = 0$ or $\nabla f = 0$)")
-    ax.plot(xs, [s["networks_without_flip"] for s in summ], "^:", color=PALETTE["random"],
-            label="networks with no flip at all")
-    ax.set(xscale="log", xlabel=xlabel, ylabel="fraction", ylim=(-0.03, 1.03))
-    ax.set_xticks(list(xs), [f"{v:g}" for v in xs])
-    ax.legend(loc="center right", fontsize=9)
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (measurements, xs, xlabel, title) in zip(axes, panels):
+        summ = [m.summary() for m in measurements]
+        ax.plot(xs, [s["flip_rate"] for s in summ], "o-", color=PALETTE["gradient"],
+                label="inputs flipped")
+        ax.plot(xs, [s["flat_rate"] for s in summ], "s--", color=PALETTE["muted"],
+                label=r"inputs stuck where $f \equiv 0$ ($f(x_0) = 0$ or $\nabla f = 0$ on the way)")
+        ax.plot(xs, [s["networks_without_flip"] for s in summ], "^:", color=PALETTE["random"],
+                label="networks with no flip at all")
+        ax.set(xscale="log", xlabel=xlabel, ylim=(-0.03, 1.03), title=title)
+        ax.set_xticks(list(xs), [f"{v:g}" for v in xs])
+        ax.minorticks_off()
+    axes[0].set_ylabel("fraction")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.22, wspace=0.08)
+
+
+def breakdown_table(rows: Sequence[tuple[str, FlowMeasurement]]) -> str:
+    """A compact text table of :meth:`FlowMeasurement.summary` rows labelled by ``name``."""
+    head = f"{'':>8} {'flipped':>8} {'stuck':>7} {'no-flip nets':>13} {'√d·‖δ‖/‖x‖':>11} {'flow/linear':>12}"
+    lines = [head]
+    for name, m in rows:
+        s = m.summary()
+        lines.append(f"{name:>8} {s['flip_rate']:8.1%} {s['flat_rate']:7.1%} "
+                     f"{s['networks_without_flip']:13.1%} {s['sqrt_d_rel_distance']:11.2f} "
+                     f"{s['flow_over_linear_median']:12.3f}")
+    return "\n".join(lines)
 
 
 def compare_methods(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_inputs: int,
