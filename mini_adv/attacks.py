@@ -623,18 +623,19 @@ def pgd_l2_kernel(params: MLPParams, X: jax.Array, eps: jax.Array, steps: int,
     gn0 = jnp.linalg.norm(G0, axis=-1)
     usable = (gn0 > 0) & (f0 != 0)
 
-    def body(x, _):
+    def body(carry, _):
+        x, length = carry
         _, G = _value_and_grad(params, x)
         D, _ = _unit(G)
         y = x - (s0 * step_size)[:, None] * D                  # ascend the margin −sign(f₀)·f
         delta = y - X
         n = jnp.linalg.norm(delta, axis=-1, keepdims=True)
         y = X + delta * jnp.minimum(1.0, eps / jnp.where(n > 0, n, 1.0))  # project on the ball
-        return jnp.where(usable[:, None], y, x), None
+        y = jnp.where(usable[:, None], y, x)
+        return (y, length + jnp.linalg.norm(y - x, axis=-1)), None
 
-    x, _ = jax.lax.scan(body, X, None, length=steps)
-    path = jnp.full((X.shape[0],), steps * step_size, X.dtype)
-    return finalize(params, X, x, f0, usable, ~(gn0 > 0), path_length=jnp.where(usable, path, 0.0),
+    (x, path), _ = jax.lax.scan(body, (X, jnp.zeros(X.shape[0], X.dtype)), None, length=steps)
+    return finalize(params, X, x, f0, usable, ~(gn0 > 0), path_length=path,
                     steps=jnp.full((X.shape[0],), steps))
 
 
@@ -658,7 +659,8 @@ def pgd_l2(net: Network, X: jax.Array, *, eps: float, steps: int = 50,
         step_size: η > 0.
 
     Returns:
-        :class:`AttackResult`; ``path_length`` is ``steps · η`` (the length walked).
+        :class:`AttackResult`; ``path_length`` is the length of the projected path walked
+        (at most ``steps · η``).
 
     Raises:
         ValueError: for a shape mismatch, non-finite inputs or non-positive budgets.

@@ -259,3 +259,122 @@ def test_other_bad_inputs_are_rejected_with_a_clear_message():
         rmt.layer_norms(p, jnp.full((3, 2, 8), jnp.nan))
     with pytest.raises(ValueError, match="U must have shape"):
         rmt.gradient_on_ball(p, jnp.ones((3, 2, 8)), jnp.ones((3, 2, 8)), 1.0)
+
+
+# --- chapter 2's figures (smoke tests on tiny inputs) ----------------------------------------
+
+
+@pytest.fixture
+def agg_figure():
+    """A fresh figure on the non-interactive Agg canvas, closed after the test."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    yield fig
+    fig.clf()
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _draw(fig):
+    fig.canvas.draw()  # rendering must not raise (bad mathtext would)
+
+
+def test_plot_random_vectors_draws_one_histogram_per_d(agg_figure):
+    key = jax.random.key(0)
+    samples = {d: rmt.cosines_and_norms(jax.random.fold_in(key, d), d, 200) for d in (3, 30)}
+    ax1, ax2 = rmt.plot_random_vectors(agg_figure, samples)
+    _draw(agg_figure)
+    assert len(agg_figure.axes) == 2
+    for ax in (ax1, ax2):
+        assert ax.get_xlabel() and ax.get_ylabel() == "density" and ax.get_title()
+        assert len(ax.patches) == 2  # one step histogram per d
+        assert len(ax.lines) == 1  # the dashed theory
+        assert ax.lines[0].get_linestyle() == "--"
+    assert _legend_texts(ax1) == ["d = 3", "d = 30", "$\\mathcal{N}(0, 1/d)$, d = 30"]
+    assert ax1.get_ylim() == (0, 25)
+
+
+def test_plot_mp_histogram_draws_density_edges_and_limits(agg_figure):
+    sv = rmt.gaussian_singular_values(jax.random.key(1), 25, 100, 3)
+    ax = agg_figure.subplots()
+    rmt.plot_mp_histogram(ax, sv, 100, 0.25)
+    _draw(agg_figure)
+    assert ax.get_xlabel() == r"singular value $s/\sqrt{n}$" and ax.get_ylabel() == "density"
+    assert len(ax.patches) == 49  # 50 bin edges
+    # density (dashed), two edges (dotted) at 1 ± √r, the empty legend proxy
+    assert len(ax.lines) == 4
+    assert ax.lines[0].get_linestyle() == "--"
+    assert sorted(ln.get_xdata()[0] for ln in ax.lines[1:3]) == [0.5, 1.5]
+    assert len(_legend_texts(ax)) == 3 and "(3 draws)" in _legend_texts(ax)[0]
+    dens_max = float(np.max(ax.lines[0].get_ydata()))
+    assert ax.get_ylim()[1] == pytest.approx(1.35 * dens_max)
+    ax2 = agg_figure.add_subplot(2, 1, 2)
+    rmt.plot_mp_histogram(ax2, sv, 100, 0.25, ymax=3.9)
+    assert ax2.get_ylim() == (0, 3.9)
+
+
+def test_plot_norm_propagation_has_three_labelled_panels(agg_figure):
+    key, L, N = jax.random.key(2), 3, 8
+    widths = [8, 16, 32]
+    rho = {w: rmt.sample_layer_norms(jax.random.fold_in(key, w), [w] * (L + 1),
+                                     n_networks=N)[:, 0] for w in widths}
+    sd_meas = np.array([float(np.std(np.asarray(rho[w][:, -1]) ** 2)) + 1e-3 for w in widths])
+    sd_pred = np.array([math.sqrt(rmt.relu_norm_variance([w] * L)) for w in widths])
+    variants = [("relu", "he", "He"), ("tanh", "lecun", "tanh")]
+    v_rho = [rmt.sample_layer_norms(jax.random.fold_in(key, 99 + i), [8] * (L + 1), n_networks=N,
+                                    activation=a, weight_scale=s)[:, 0]
+             for i, (a, s, _) in enumerate(variants)]
+    ax1, ax2, ax3 = rmt.plot_norm_propagation(agg_figure, rho, sd_meas, sd_pred, variants,
+                                              v_rho, variant_width=8)
+    _draw(agg_figure)
+    for ax in (ax1, ax2, ax3):
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    # (a) widths[::2] = 8 and 32: one median line and one band each, plus the prediction
+    assert len(ax1.lines) == 3 and len(ax1.collections) == 2
+    assert _legend_texts(ax1) == ["width 8", "width 32", "prediction 1"]
+    # (b) measured and predicted, ticks at the widths, depth in the title
+    assert len(ax2.lines) == 2 and ax2.get_xscale() == "log"
+    assert list(ax2.get_xticks()) == widths and ax2.get_title().endswith(f"L = {L}")
+    # (c) dots and length map per variant, plus the legend proxy
+    assert len(ax3.lines) == 2 * len(variants) + 1 and ax3.get_title().endswith("width 8")
+    np.testing.assert_allclose(ax3.lines[1].get_ydata(), rmt.length_map("relu", "he", L))
+
+
+def test_plot_cosine_scaling_has_three_labelled_panels(agg_figure):
+    out = rmt.cosine_scaling(jax.random.key(3), [8, 16, 32], hidden=(1.0,), n_networks=4,
+                             n_inputs=4)
+    ax1, ax2, ax3 = rmt.plot_cosine_scaling(agg_figure, out)
+    _draw(agg_figure)
+    for ax in (ax1, ax2, ax3):
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+        assert ax.get_legend() is not None
+    # (a) error bars (one container) with the fit and the dashed prediction
+    assert len(ax1.containers) == 1 and ax1.get_xscale() == "log"
+    assert list(ax1.get_xticks()) == [8, 16, 32]
+    assert [ln.get_linestyle() for ln in ax1.lines[-2:]] == ["-", "--"]
+    # (b) histogram of the largest d against the dashed N(0, 1)
+    assert len(ax2.patches) == 50 and "d = 32" in _legend_texts(ax2)[0]
+    # (c) measured, fit, slope −1/2 reference
+    assert len(ax3.lines) == 3 and ax3.lines[2].get_linestyle() == "--"
+    np.testing.assert_allclose(ax3.lines[0].get_ydata(), out["grad_norm_cv"])
+
+
+def test_plot_isometry_distortion_draws_three_curves_and_the_line_at_one(agg_figure):
+    ks, n = [2, 10, 40, 100], 100
+    worst = [0.3, 0.7, 1.5, 3.0]
+    ax = agg_figure.subplots()
+    rmt.plot_isometry_distortion(ax, ks, n, worst)
+    _draw(agg_figure)
+    assert ax.get_xlabel().startswith("width ratio") and ax.get_ylabel()
+    assert ax.get_title().endswith("n = 100")
+    assert len(ax.lines) == 4  # measured, MP prediction, union bound, distortion 1
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), np.array(ks) / n)
+    # the union bound is drawn only where it gives some ε < 1
+    eps = np.array([rmt.union_bound_epsilon(k, n) for k in ks])
+    assert 0 < len(ax.lines[2].get_xdata()) == int(np.sum(eps < 1)) < len(ks)
+    assert "5\\%" in _legend_texts(ax)[2]

@@ -43,8 +43,10 @@ def test_every_flip_claimed_in_the_chapter_is_verified(fresh_key):
                                                 "random ray (≤ 2‖x‖)"]
     assert all(r["verified"] for r in rows)
     by = {r["method"]: r for r in rows}
-    assert by["gradient flow"]["sqrt_d_rel_median"] <= by["ray along the gradient"]["sqrt_d_rel_median"] * 1.05
-    assert by["random ray (≤ 2‖x‖)"]["over_linear_median"] > 3.0
+    assert by["gradient flow"]["flip_rate"] > 0.8
+    assert by["random ray (≤ 2‖x‖)"]["over_linear_median"] > 3.0  # chapter 1: about √d/|Z|
+    # one adaptive step with c moves exactly c times the linearised distance
+    assert abs(by["one step, c = 1.5"]["over_linear_median"] - 1.5) < 1e-4
     table = scaling.methods_table(rows)
     assert "gradient flow" in table and "NO" not in table.split("verified")[1]
     for widths in ([64, 16, 1], [64, 16, 2], [64] + [16] * 6):
