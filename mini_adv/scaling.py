@@ -407,7 +407,8 @@ def gradient_along_flow(key: jax.Array, widths: Sequence[int], *, n_networks: in
 
 
 def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
-                    resolution: int = 161, title: str | None = None) -> dict[str, float]:
+                    resolution: int = 161, with_crossing_plane: bool = False,
+                    title: str | None = None) -> dict[str, float]:
     """The flow's path from x drawn in the plane spanned by x and ∇f(x).
 
     Coordinates (a, b) are the components along e₁ = x/‖x‖ and e₂ (the part of ∇f(x)
@@ -415,10 +416,13 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
     the predicted order of the flip distance). The background is sign f on that plane;
     the path is the projection of the Euler path of
     :func:`~mini_adv.attacks.gradient_flow`, which leaves the plane by the amount reported.
+    With ``with_crossing_plane`` a second panel shows the plane spanned by x and the
+    displacement x(T) − x to the first point past the boundary, which contains that
+    point, so there the path ends on the drawn boundary.
 
     Returns:
-        ``{"distance", "path", "off_plane"}``: ‖δ‖, the path length and the largest
-        distance of the path from the plane, all in units of ‖x‖/√d.
+        ``{"distance", "path", "off_plane"}``: ‖x(T) − x‖, the path length and the largest
+        distance of the path from the (x, ∇f) plane, all in units of ‖x‖/√d.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -433,38 +437,48 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
     unit = nx / math.sqrt(d)
     f0, g0 = value_and_input_grad_kernel(params, x[None])
     pts, k = gradient_flow_path(params, x, n_steps=n_steps)
-    e1 = x / nx
-    w = g0[0] - jnp.dot(g0[0], e1) * e1
-    e2 = w / jnp.linalg.norm(w)
-    if float(jnp.vdot(-jnp.sign(f0[0]) * g0[0], e2)) < 0:
-        e2 = -e2  # orient the plane so that the flow starts upwards
     end = k if k >= 0 else pts.shape[0] - 1
     path = np.asarray(pts[: end + 1] - x)
-    a, b = path @ np.asarray(e1) / unit, path @ np.asarray(e2) / unit
-    off = np.linalg.norm(path - np.outer(path @ np.asarray(e1), e1) - np.outer(path @ np.asarray(e2), e2), axis=1)
-    reach = max(1.5 * float(np.max(np.abs(np.r_[a, b]))), 0.5)
-    ext = (1 - reach * unit / nx, 1 + reach * unit / nx, -reach * unit / nx, reach * unit / nx)
-    A, B, F = plane_slice(params, x, e2, extent=ext, resolution=resolution)  # same e₁, e₂
-    A = (A - 1.0) * nx / unit
-    B = B * nx / unit
-    ax = fig.subplots()
-    ax.contourf(A, B, np.sign(F), levels=[-1.5, 0, 1.5], colors=[PALETTE["negative"], PALETTE["positive"]])
-    ax.contour(A, B, F, levels=[0.0], colors="black", linewidths=1.2)
-    ax.plot(a, b, "-", color=PALETTE["gradient"], lw=2)
-    ax.plot([0.0], [0.0], "o", color="black", ms=6, zorder=5)
-    if k >= 0:
-        ax.plot([a[-1]], [b[-1]], "*", color=PALETTE["gradient"], ms=12, zorder=5)
+    e1 = np.asarray(x) / nx
+
+    def basis(v: np.ndarray) -> np.ndarray:
+        w = v - np.dot(v, e1) * e1
+        e2 = w / np.linalg.norm(w)
+        return e2 if np.dot(path[min(1, end)], e2) >= 0 else -e2  # the flow starts upwards
+
+    planes = [(basis(np.asarray(g0[0])), r"$\nabla f(x)_\perp$", r"plane of $x$ and $\nabla f(x)$")]
+    if with_crossing_plane and end > 0:
+        planes.append((basis(path[-1]), r"$(x(T) - x)_\perp$", r"plane of $x$ and $x(T) - x$"))
+    e2g = planes[0][0]
+    off = np.linalg.norm(path - np.outer(path @ e1, e1) - np.outer(path @ e2g, e2g), axis=1)
     lengths = np.linalg.norm(np.diff(path, axis=0), axis=1)
     out = {"distance": float(np.linalg.norm(path[-1])) / unit, "path": float(lengths.sum()) / unit,
            "off_plane": float(off.max()) / unit}
-    ax.set(xlabel=r"along $x$ (units of $\|x\|/\sqrt{d}$)",
-           ylabel=r"along $\nabla f(x)_\perp$ (units of $\|x\|/\sqrt{d}$)", aspect="equal")
-    ax.grid(False)
+    axes = fig.subplots(1, len(planes), squeeze=False)[0]
+    for ax, (e2, name, plane) in zip(axes, planes):
+        a, b = path @ e1 / unit, path @ e2 / unit
+        reach = max(1.5 * float(np.max(np.abs(np.r_[a, b]))), 0.5)
+        r = reach * unit / nx
+        A, B, F = plane_slice(params, x, jnp.asarray(e2), extent=(1 - r, 1 + r, -r, r),
+                              resolution=resolution)  # the same e₁, e₂ as here
+        A, B = (A - 1.0) * nx / unit, B * nx / unit
+        ax.contourf(A, B, np.sign(F), levels=[-1.5, 0, 1.5],
+                    colors=[PALETTE["negative"], PALETTE["positive"]])
+        ax.contour(A, B, F, levels=[0.0], colors="black", linewidths=1.2)
+        ax.plot(a, b, "-", color=PALETTE["gradient"], lw=2)
+        ax.plot([0.0], [0.0], "o", color="black", ms=6, zorder=5)
+        if k >= 0:
+            ax.plot([a[-1]], [b[-1]], "*", color=PALETTE["gradient"], ms=12, zorder=5)
+        ax.set(xlabel=r"along $x$ (units of $\|x\|/\sqrt{d}$)",
+               ylabel=f"along {name} (units of " + r"$\|x\|/\sqrt{d}$)", aspect="equal")
+        ax.set_title(plane, fontsize=10)
+        ax.grid(False)
     handles = [Patch(color=PALETTE["positive"], label="$f > 0$"),
                Patch(color=PALETTE["negative"], label="$f < 0$"),
                Line2D([], [], color="black", lw=1.2, label="$f = 0$ in this plane"),
                Line2D([], [], color=PALETTE["gradient"], lw=2, label="flow path (projected)")]
-    ax.legend(handles=handles, loc="upper left", fontsize=9)
-    ax.set_title(title or (f"d = {d}: ‖δ‖ = {out['distance']:.2f}, path {out['path']:.2f}, "
-                           f"off-plane ≤ {out['off_plane']:.2f}  (units ‖x‖/√d)"), fontsize=10)
+    axes[0].legend(handles=handles, loc="upper left", fontsize=9)
+    fig.suptitle(title or (f"d = {d}: ‖x(T) − x‖ = {out['distance']:.2f}, path {out['path']:.2f}, "
+                           f"off the (x, ∇f) plane ≤ {out['off_plane']:.2f}  (units ‖x‖/√d)"),
+                 fontsize=10)
     return out

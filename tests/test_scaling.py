@@ -98,3 +98,25 @@ def test_same_key_same_numbers():
     b = scaling.measure_flow(jax.random.key(7), [64, 16, 8], n_networks=2, n_inputs=4)
     np.testing.assert_array_equal(a.rel_distance, b.rel_distance)
     assert math.isfinite(a.summary()["sqrt_d_rel_linear"])
+
+
+def test_flow_plane_figure_draws_the_path_and_reports_it(fresh_key):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mini_adv import data, nets
+    k1, k2 = jax.random.split(fresh_key)
+    p = nets.init_params(k1, [256, 64, 16])
+    x = data.sphere(k2, 1, 256)[0]
+    fig = plt.figure()
+    out = scaling.draw_flow_plane(fig, p, x, resolution=31, with_crossing_plane=True)
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    for ax in axes:
+        assert "units of" in ax.get_xlabel() and "units of" in ax.get_ylabel()
+        assert len(ax.get_lines()) >= 3  # path, start, crossing
+    # the path is at least as long as the displacement, and stays within the budget
+    assert out["path"] >= out["distance"] * (1 - 1e-6) > 0
+    assert 0 <= out["off_plane"] <= out["path"]
+    plt.close(fig)
