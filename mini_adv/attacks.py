@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mini_adv.gradients import value_and_input_grad_kernel
 from mini_adv.nets import MLPParams, Network, apply, as_params, check_batch, check_finite
 
 
@@ -128,11 +129,6 @@ def verify_float64(net: Network, X: jax.Array, x_adv: jax.Array) -> jax.Array:
         X64, A64 = jnp.asarray(X, jnp.float64), jnp.asarray(x_adv, jnp.float64)
         f = apply if params.num_networks is None else jax.vmap(apply)
         return jnp.asarray(f(p64, X64) * f(p64, A64) < 0)
-
-
-def _value_and_grad(params: MLPParams, X: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(f(x_b), ∇f(x_b)) for every row of X (vmapped, traced inside the caller's jit)."""
-    return jax.vmap(jax.value_and_grad(lambda x: apply(params, x)))(X)
 
 
 def _unit(G: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -235,7 +231,7 @@ def ray_flip_kernel(params: MLPParams, X: jax.Array, U: jax.Array, max_distance:
                                      jnp.zeros((B,), bool)))
 
     # 2.–3. Bisect [lo, hi] to relative width rtol, then confirm the far end.
-    gnorm = (jnp.linalg.norm(_value_and_grad(params, X)[1], axis=-1)
+    gnorm = (jnp.linalg.norm(value_and_input_grad_kernel(params, X)[1], axis=-1)
              if grad_norm is None else grad_norm)
     t, x_end, ok, n_evals = _locate_crossing(
         params, X, U, lo, hi, jnp.full((B,), max_distance, X.dtype), found, f0, gnorm,
@@ -313,7 +309,7 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
 def gradient_step_kernel(params: MLPParams, X: jax.Array, size: jax.Array, *,
                          adaptive: bool) -> AttackResult:
     """Pure kernel of :func:`gradient_step`: ``size`` is c (adaptive) or s (fixed)."""
-    f0, G = _value_and_grad(params, X)
+    f0, G = value_and_input_grad_kernel(params, X)
     gn2 = jnp.sum(G * G, axis=-1)
     has_dir = gn2 > 0
     usable = has_dir & (f0 != 0)
@@ -385,7 +381,7 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
                          max_bisection: int = 60) -> AttackResult:
     """Pure kernel of :func:`gradient_flow` (no input checks; vmap it over networks)."""
     B = X.shape[0]
-    f0, G0 = _value_and_grad(params, X)
+    f0, G0 = value_and_input_grad_kernel(params, X)
     s0 = jnp.sign(f0)
     gn0 = jnp.linalg.norm(G0, axis=-1)
     usable = (gn0 > 0) & (f0 != 0)
@@ -400,7 +396,7 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
     def body(st):
         k, x, x_prev, f, G, length, active, crossed, stuck, steps = st
         x_new, h = flow_step(x, f, G, s0, h_min, step_fraction, max_distance - length)
-        f_new, G_new = _value_and_grad(params, x_new)
+        f_new, G_new = value_and_input_grad_kernel(params, x_new)
         upd = active[:, None]
         # a crossing counts once f is clearly across: within a few ulps of {f = 0} its sign
         # is rounding noise, and the flow simply takes another (minimum) step
@@ -493,7 +489,7 @@ def gradient_flow_path_kernel(params: MLPParams, x: jax.Array, n_steps: int,
                               step_fraction: float = 0.1, min_step: float = 1e-3
                               ) -> tuple[jax.Array, jax.Array]:
     """Pure kernel of :func:`gradient_flow_path`: ``(points (n_steps + 1, d), crossed_at)``."""
-    f0, G0 = _value_and_grad(params, x[None])
+    f0, G0 = value_and_input_grad_kernel(params, x[None])
     s0 = jnp.sign(f0)
     gn0 = jnp.linalg.norm(G0, axis=-1)
     h_min = min_step * jnp.abs(f0) / jnp.where(gn0 > 0, gn0, 1.0)
@@ -503,7 +499,7 @@ def gradient_flow_path_kernel(params: MLPParams, x: jax.Array, n_steps: int,
         moving = crossed_at < 0
         x_new, _ = flow_step(xk, f, G, s0, h_min, step_fraction, jnp.full((1,), jnp.inf, x.dtype))
         x_new = jnp.where(moving, x_new, xk)
-        f_new, G_new = _value_and_grad(params, x_new)
+        f_new, G_new = value_and_input_grad_kernel(params, x_new)
         margin = 4 * jnp.finfo(x.dtype).eps * gn0[0] * jnp.linalg.norm(x_new[0])  # as in the flow
         crossed_at = jnp.where(moving & (f_new[0] * s0[0] < -margin), k + 1, crossed_at)
         return (x_new, f_new, G_new, crossed_at), x_new[0]
@@ -552,7 +548,7 @@ def deepfool_kernel(params: MLPParams, X: jax.Array, overshoot: float = 0.02,
                     max_iter: int = 50, stability: float = 1e-4) -> AttackResult:
     """Pure kernel of :func:`deepfool` (no input checks; vmap it over networks)."""
     B = X.shape[0]
-    f0, G0 = _value_and_grad(params, X)
+    f0, G0 = value_and_input_grad_kernel(params, X)
     s0 = jnp.sign(f0)
     gn0 = jnp.linalg.norm(G0, axis=-1)
     usable = (gn0 > 0) & (f0 != 0)
@@ -566,7 +562,7 @@ def deepfool_kernel(params: MLPParams, X: jax.Array, overshoot: float = 0.02,
         r = (jnp.abs(f) / jnp.where(gn > 0, gn, 1.0) + stability)[:, None] * (-s0[:, None] * D)
         r_tot = jnp.where(active[:, None], r_tot + r, r_tot)
         x = jnp.where(active[:, None], X + (1.0 + overshoot) * r_tot, x)
-        f_new, G_new = _value_and_grad(params, x)
+        f_new, G_new = value_and_input_grad_kernel(params, x)
         done = f_new * s0 < 0
         dead = active & ~done & (jnp.linalg.norm(G_new, axis=-1) == 0)
         return (k + 1, x, r_tot, steps + active, active & ~done & ~dead, stuck | dead,
@@ -618,14 +614,14 @@ def deepfool(net: Network, X: jax.Array, *, overshoot: float = 0.02,
 def pgd_l2_kernel(params: MLPParams, X: jax.Array, eps: jax.Array, steps: int,
                   step_size: jax.Array) -> AttackResult:
     """Pure kernel of :func:`pgd_l2` (no input checks; vmap it over networks)."""
-    f0, G0 = _value_and_grad(params, X)
+    f0, G0 = value_and_input_grad_kernel(params, X)
     s0 = jnp.sign(f0)
     gn0 = jnp.linalg.norm(G0, axis=-1)
     usable = (gn0 > 0) & (f0 != 0)
 
     def body(carry, _):
         x, length = carry
-        _, G = _value_and_grad(params, x)
+        _, G = value_and_input_grad_kernel(params, x)
         D, _ = _unit(G)
         y = x - (s0 * step_size)[:, None] * D                  # ascend the margin −sign(f₀)·f
         delta = y - X

@@ -46,6 +46,7 @@ from matplotlib.ticker import NullFormatter
 
 from mini_adv.activations import Activation, get_activation
 from mini_adv.data import sphere
+from mini_adv.gradients import value_and_input_grad_kernel
 from mini_adv.nets import MLPParams, _resolve_scale, apply, check_finite, init_params
 from mini_adv.plotting import CYCLE, PALETTE
 
@@ -487,7 +488,7 @@ class GradientStats:
 
 
 def _gradient_stats_one(params: MLPParams, X: jax.Array) -> GradientStats:
-    f, g = jax.vmap(jax.value_and_grad(lambda x: apply(params, x)))(X)
+    f, g = value_and_input_grad_kernel(params, X)
     gn, xn = jnp.linalg.norm(g, axis=-1), jnp.linalg.norm(X, axis=-1)
     cos = jnp.where(gn > 0, jnp.sum(g * X, axis=-1) / (jnp.where(gn > 0, gn, 1.0) * xn), jnp.nan)
     return GradientStats(f=f, grad_norm=gn, x_norm=xn, cos=cos)
