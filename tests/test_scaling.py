@@ -37,13 +37,15 @@ def test_scaling_law_slope_is_minus_one_half(fresh_key):
 def test_every_flip_claimed_in_the_chapter_is_verified(fresh_key):
     """The chapter's comparison table and breakdown runs, at small sizes: each claimed flip
     is re-checked in float64, and flips and statuses account for every input."""
-    rows = scaling.compare_methods(fresh_key, scaling.shrinking_widths(128), n_networks=4,
+    rows = scaling.compare_methods(fresh_key, scaling.shrinking_widths(256), n_networks=4,
                                    n_inputs=8)
     assert [r["method"] for r in rows][-3:] == ["DeepFool", "ray along the gradient",
                                                 "random ray (≤ 2‖x‖)"]
     assert all(r["verified"] for r in rows)
     by = {r["method"]: r for r in rows}
-    assert by["gradient flow"]["flip_rate"] > 0.8
+    # most flows flip (over 15 seeds: 0.81 once, 0.94 once, else 1.0; a network whose last
+    # 16 units can all switch off takes a whole quarter of the inputs with it)
+    assert by["gradient flow"]["flip_rate"] > 0.5
     assert by["random ray (≤ 2‖x‖)"]["over_linear_median"] > 3.0  # chapter 1: about √d/|Z|
     # one adaptive step with c moves exactly c times the linearised distance
     assert abs(by["one step, c = 1.5"]["over_linear_median"] - 1.5) < 1e-4
