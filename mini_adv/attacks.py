@@ -252,6 +252,13 @@ def _check_positive(name: str, value: object, *, integer: bool = False, minimum:
         raise ValueError(f"{name} must be {kind} {rel} {minimum:g}; got {value!r}")
 
 
+def _check_flow_settings(step_fraction: object, min_step: object) -> None:
+    """Both step settings of the normalised flow must lie in (0, 1]."""
+    for name, value in (("step_fraction", step_fraction), ("min_step", min_step)):
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1):
+            raise ValueError(f"{name} must lie in (0, 1]; got {value!r}")
+
+
 def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
                       max_distance: float, rtol: float = 1e-6, grid_size: int = 64
                       ) -> AttackResult:
@@ -472,10 +479,7 @@ def gradient_flow(net: Network, X: jax.Array, *, max_distance: float | None = No
     if max_distance is None:
         max_distance = 2.0 * float(jnp.max(jnp.linalg.norm(X, axis=-1)))
     _check_positive("max_distance", max_distance)
-    if not (isinstance(step_fraction, (int, float)) and 0 < step_fraction <= 1):
-        raise ValueError(f"step_fraction must lie in (0, 1]; got {step_fraction!r}")
-    if not (isinstance(min_step, (int, float)) and 0 < min_step <= 1):
-        raise ValueError(f"min_step must lie in (0, 1]; got {min_step!r}")
+    _check_flow_settings(step_fraction, min_step)
     _check_positive("max_steps", max_steps, integer=True)
     if not 0 < rtol < 1:
         raise ValueError(f"rtol must lie in (0, 1), got {rtol!r}")
@@ -531,10 +535,7 @@ def gradient_flow_path(net: Network, x: jax.Array, *, n_steps: int = 400,
     params = as_params(net)
     x = check_batch(params, jnp.asarray(x)[None], "x")[0]
     _check_positive("n_steps", n_steps, integer=True)
-    if not (isinstance(step_fraction, (int, float)) and 0 < step_fraction <= 1):
-        raise ValueError(f"step_fraction must lie in (0, 1]; got {step_fraction!r}")
-    if not (isinstance(min_step, (int, float)) and 0 < min_step <= 1):
-        raise ValueError(f"min_step must lie in (0, 1]; got {min_step!r}")
+    _check_flow_settings(step_fraction, min_step)
     pts, k = gradient_flow_path_kernel(params, x, n_steps, step_fraction, min_step)
     return pts, int(k)
 

@@ -7,14 +7,22 @@ order 1), drawn independently of the network. :func:`sphere` draws them.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
-def _check_size(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+def _check_size(name: str, value: Any) -> int:
+    """Return ``value`` as an int if it is a positive integer, else raise ``ValueError``.
+
+    Shared by the modules that take counts and sizes (:mod:`mini_adv.rmt`,
+    :mod:`mini_adv.scaling`).
+    """
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def sphere(key: jax.Array, n: int, d: int, radius: float | None = None) -> jax.Array:

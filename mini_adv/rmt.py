@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from mini_adv.activations import Activation, get_activation
-from mini_adv.data import sphere
+from mini_adv.data import _check_size, sphere
 from mini_adv.gradients import value_and_input_grad_kernel
 from mini_adv.nets import MLPParams, _resolve_scale, apply, check_finite, init_params
 from mini_adv.plotting import CYCLE, PALETTE
@@ -53,12 +53,6 @@ from mini_adv.plotting import CYCLE, PALETTE
 # ---------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_int(name: str, value: Any) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_ratio(ratio: Any) -> float:
@@ -127,7 +121,7 @@ def cosines_and_norms(key: jax.Array, d: int, n: int) -> tuple[jax.Array, jax.Ar
     Raises:
         ValueError: if ``d`` or ``n`` is not a positive integer.
     """
-    return _cosines_and_norms(key, _check_int("d", d), _check_int("n", n))
+    return _cosines_and_norms(key, _check_size("d", d), _check_size("n", n))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +204,7 @@ def singular_value_edges(m: int, n: int, std: float = 1.0) -> tuple[float, float
     Raises:
         ValueError: for non-positive sizes or σ.
     """
-    m, n, s = _check_int("m", m), _check_int("n", n), _check_positive("std", std)
+    m, n, s = _check_size("m", m), _check_size("n", n), _check_positive("std", std)
     small, big = min(m, n), max(m, n)
     return s * (math.sqrt(big) - math.sqrt(small)), s * (math.sqrt(big) + math.sqrt(small))
 
@@ -248,8 +242,8 @@ def gaussian_singular_values(key: jax.Array, m: int, n: int, n_draws: int = 1,
     Raises:
         ValueError: for non-positive sizes or σ.
     """
-    m, n = _check_int("m", m), _check_int("n", n)
-    n_draws, s = _check_int("n_draws", n_draws), _check_positive("std", std)
+    m, n = _check_size("m", m), _check_size("n", n)
+    n_draws, s = _check_size("n_draws", n_draws), _check_positive("std", std)
     return s * _singular_values(key, m, n, n_draws)
 
 
@@ -276,8 +270,8 @@ def singular_values_by_rows(key: jax.Array, ms: Sequence[int], n: int,
     Raises:
         ValueError: for an empty ``ms``, non-positive sizes, or some m > n.
     """
-    n, n_draws = _check_int("n", n), _check_int("n_draws", n_draws)
-    ms = [_check_int("m", m) for m in ms]
+    n, n_draws = _check_size("n", n), _check_size("n_draws", n_draws)
+    ms = [_check_size("m", m) for m in ms]
     if not ms:
         raise ValueError("ms must list at least one row count m")
     if max(ms) > n:
@@ -301,7 +295,7 @@ def union_bound_epsilon(k: int, n: int, delta: float = 0.05) -> float:
     Raises:
         ValueError: for non-positive sizes or δ outside (0, 1).
     """
-    k, n = _check_int("k", k), _check_int("n", n)
+    k, n = _check_size("k", k), _check_size("n", n)
     delta = _check_positive("delta", delta)
     if delta >= 1:
         raise ValueError(f"delta is a failure probability and must lie in (0, 1), got {delta!r}")
@@ -363,7 +357,7 @@ def sample_layer_norms(key: jax.Array, widths: Sequence[int], *, n_networks: int
     Raises:
         ValueError: for bad widths or sizes, or an unknown activation or scale.
     """
-    n_networks, n_inputs = _check_int("n_networks", n_networks), _check_int("n_inputs", n_inputs)
+    n_networks, n_inputs = _check_size("n_networks", n_networks), _check_size("n_inputs", n_inputs)
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
     d = params.widths[0]
@@ -409,7 +403,7 @@ def length_map(activation: str | Activation, weight_scale: str | float, depth: i
     """
     sigma = get_activation(activation)
     s = _resolve_scale(weight_scale)
-    depth, q0 = _check_int("depth", depth), _check_positive("q0", q0)
+    depth, q0 = _check_size("depth", depth), _check_positive("q0", q0)
     return _length_map(sigma, jnp.asarray(s), depth, jnp.asarray(q0))
 
 
@@ -430,7 +424,7 @@ def relu_norm_variance(hidden_widths: Sequence[int]) -> float:
     widths = list(hidden_widths)
     if not widths:
         raise ValueError("hidden_widths must list at least one hidden width [n_1, ..., n_L]")
-    return float(np.prod([1 + 5 / _check_int("hidden width", n) for n in widths]) - 1)
+    return float(np.prod([1 + 5 / _check_size("hidden width", n) for n in widths]) - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,7 +510,7 @@ def gradient_stats(params: MLPParams, X: Any) -> GradientStats:
 
 
 def _widths(d: int, hidden: Sequence[float]) -> list[int]:
-    d = _check_int("d", d)
+    d = _check_size("d", d)
     try:
         hidden = tuple(float(m) for m in hidden)
     except (TypeError, ValueError):
@@ -537,7 +531,7 @@ def sample_gradient_stats(key: jax.Array, d: int, *, hidden: Sequence[float] = (
         ValueError: for non-positive sizes or multipliers, or an unknown activation or scale.
     """
     widths = _widths(d, hidden)
-    n_networks, n_inputs = _check_int("n_networks", n_networks), _check_int("n_inputs", n_inputs)
+    n_networks, n_inputs = _check_size("n_networks", n_networks), _check_size("n_inputs", n_inputs)
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
     X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
@@ -575,7 +569,7 @@ def cosine_scaling(key: jax.Array, dims: Sequence[int], **kwargs: Any) -> dict[s
     dims = list(dims)
     if not dims:
         raise ValueError("dims must be a non-empty sequence of dimensions")
-    raw = [sample_gradient_stats(k, _check_int("d", d), **kwargs)
+    raw = [sample_gradient_stats(k, _check_size("d", d), **kwargs)
            for k, d in zip(jax.random.split(key, len(dims)), dims)]
     sums = [r.summary() for r in raw]
     out: dict[str, Any] = {k: np.array([s[k] for s in sums]) for k in sums[0]}

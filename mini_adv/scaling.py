@@ -30,7 +30,7 @@ from flax import struct
 from mini_adv.attacks import (AttackResult, Status, deepfool_kernel, gradient_flow_kernel,
                               gradient_flow_path, gradient_flow_path_kernel, gradient_step_kernel,
                               ray_flip_kernel, verify_float64)
-from mini_adv.data import sphere
+from mini_adv.data import _check_size, sphere
 from mini_adv.gradients import flip_direction_from, value_and_input_grad_kernel
 from mini_adv.nets import MLPParams, Network, as_params, check_batch, init_params
 from mini_adv.rmt import fit_power_law
@@ -40,21 +40,15 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 """E|Z| for Z ~ N(0, 1): the predicted limit of √d · E[‖δ‖/‖x‖] for the linearisation."""
 
 
-def _check_count(name: str, n: Any) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return n
-
-
 def shrinking_widths(d: int, factors: Sequence[int] = (4, 16)) -> list[int]:
     """``[d, d/f₁, d/f₂, …]``: the shrinking widths of Daniely & Shacham's setting.
 
     Raises:
         ValueError: if d or a factor is not a positive integer, or a width would be < 1.
     """
-    _check_count("d", d)
+    _check_size("d", d)
     for f in factors:
-        _check_count("every factor", f)
+        _check_size("every factor", f)
     widths = [d] + [d // f for f in factors]
     if min(widths) < 1:
         raise ValueError(f"d = {d} is too small for factors {list(factors)}: widths {widths}; "
@@ -165,8 +159,8 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
     Raises:
         ValueError: for invalid widths, counts or budget.
     """
-    _check_count("n_networks", n_networks)
-    _check_count("n_inputs", n_inputs)
+    _check_size("n_networks", n_networks)
+    _check_size("n_inputs", n_inputs)
     if not (isinstance(max_factor, (int, float)) and 0 < max_factor < math.inf):
         raise ValueError(f"max_factor must be a positive finite number, got {max_factor!r}")
     k_net, k_x = jax.random.split(key)
@@ -300,8 +294,8 @@ def compare_methods(key: jax.Array, widths: Sequence[int], *, n_networks: int, n
         A list of dict rows (method, flip_rate, sqrt_d_rel_median, over_linear_median,
         evaluations, verified).
     """
-    _check_count("n_networks", n_networks)
-    _check_count("n_inputs", n_inputs)
+    _check_size("n_networks", n_networks)
+    _check_size("n_inputs", n_inputs)
     k_net, k_x, k_u = jax.random.split(key, 3)
     params = init_params(k_net, widths, n=n_networks)
     d = params.widths[0]
@@ -384,9 +378,9 @@ def gradient_along_flow(key: jax.Array, widths: Sequence[int], *, n_networks: in
     lemma T ≤ |f(x₀)|/g_min (up to the last Euler step, which overshoots by at most its
     length). Vmapped over inputs and networks.
     """
-    _check_count("n_networks", n_networks)
-    _check_count("n_inputs", n_inputs)
-    _check_count("n_steps", n_steps)
+    _check_size("n_networks", n_networks)
+    _check_size("n_inputs", n_inputs)
+    _check_size("n_steps", n_steps)
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, n=n_networks)
     d = params.widths[0]
