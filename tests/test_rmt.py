@@ -143,12 +143,14 @@ def test_mean_cosine_falls_like_inverse_sqrt_d_with_constant_sqrt_2_over_pi(fres
 
     Many independent networks (inputs on one network share an offset of f and are
     correlated). Over 12 seeds: slope −0.47 … −0.54, constant at slope −1/2 within 3.5 %,
-    free-fit constant within 17 %.
+    free-fit constant within 17 % (later, over 16 seeds, up to 26 %).
     """
     out = rmt.cosine_scaling(fresh_key, [16, 64, 256, 512], n_networks=96, n_inputs=8)
     assert -0.6 <= out["slope"] <= -0.4, out["slope"]
     assert abs(out["constant_half"] / SQRT_2_OVER_PI - 1) < 0.1, out["constant_half"]
-    assert abs(out["constant"] / SQRT_2_OVER_PI - 1) < 0.25, out["constant"]
+    # the free-fit constant extrapolates the line to d = 1, so a slope error of 0.03 moves it
+    # by about 15 %: over 16 more fresh seeds it ranged 0.91 … 1.26 × √(2/π)
+    assert abs(out["constant"] / SQRT_2_OVER_PI - 1) < 0.4, out["constant"]
     # each point within 4 network-level standard errors of the prediction
     assert np.all(np.abs(out["sqrt_d_mean_abs_cos"] - SQRT_2_OVER_PI) < 4 * out["se"] + 0.02)
     assert np.all(out["dead"] == 0)
