@@ -415,8 +415,10 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
     point, so there the path ends on the drawn boundary.
 
     Returns:
-        ``{"distance", "path", "off_plane"}``: ‖x(T) − x‖, the path length and the largest
-        distance of the path from the (x, ∇f) plane, all in units of ‖x‖/√d.
+        ``{"distance", "path", "off_plane", "crossed"}``: ‖x(T) − x‖, the path length and the
+        largest distance of the path from the (x, ∇f) plane, all in units of ‖x‖/√d, and
+        1.0 if the path crossed the boundary within ``n_steps`` Euler steps, else 0.0 (then
+        the figure marks no crossing, draws only the first panel, and its title says why).
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -441,13 +443,13 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
         return e2 if np.dot(path[min(1, end)], e2) >= 0 else -e2  # the flow starts upwards
 
     planes = [(basis(np.asarray(g0[0])), r"$\nabla f(x)_\perp$", r"plane of $x$ and $\nabla f(x)$")]
-    if with_crossing_plane and end > 0:
+    if with_crossing_plane and k > 0:
         planes.append((basis(path[-1]), r"$(x(T) - x)_\perp$", r"plane of $x$ and $x(T) - x$"))
     e2g = planes[0][0]
     off = np.linalg.norm(path - np.outer(path @ e1, e1) - np.outer(path @ e2g, e2g), axis=1)
     lengths = np.linalg.norm(np.diff(path, axis=0), axis=1)
     out = {"distance": float(np.linalg.norm(path[-1])) / unit, "path": float(lengths.sum()) / unit,
-           "off_plane": float(off.max()) / unit}
+           "off_plane": float(off.max()) / unit, "crossed": float(k >= 0)}
     axes = fig.subplots(1, len(planes), squeeze=False)[0]
     for ax, (e2, name, plane) in zip(axes, planes):
         a, b = path @ e1 / unit, path @ e2 / unit
@@ -472,7 +474,13 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
                Line2D([], [], color="black", lw=1.2, label="$f = 0$ in this plane"),
                Line2D([], [], color=PALETTE["gradient"], lw=2, label="flow path (projected)")]
     axes[0].legend(handles=handles, loc="upper left", fontsize=9)
-    fig.suptitle(title or (f"d = {d}: ‖x(T) − x‖ = {out['distance']:.2f}, path {out['path']:.2f}, "
+    if k >= 0:
+        what = "‖x(T) − x‖"
+    else:  # say why: a region where ∇f = 0 (the flow cannot move on) or too few steps
+        g_end = value_and_input_grad_kernel(params, pts[-1][None])[1]
+        why = "the flow reached ∇f = 0" if float(jnp.linalg.norm(g_end)) == 0 else f"{n_steps} steps"
+        what = f"no crossing ({why}); ‖x(end) − x‖"
+    fig.suptitle(title or (f"d = {d}: {what} = {out['distance']:.2f}, path {out['path']:.2f}, "
                            f"off the (x, ∇f) plane ≤ {out['off_plane']:.2f}  (units ‖x‖/√d)"),
                  fontsize=10)
     return out

@@ -36,17 +36,21 @@ def test_linear_model_flip_statistics_at_finite_d(fresh_key):
 def test_chapter1_scaling_random_over_gradient_distance_grows_like_sqrt_d(fresh_key):
     """Ratio of random-ray to gradient-ray flip distance ∝ √d (log-log slope ≈ 1/2)."""
     dims = [64, 256, 1024]
-    out = rays.sweep_dimension(fresh_key, dims, n_networks=8, n_inputs=24, n_rays=8)
+    # 24 networks × 8 inputs: networks are the independent replicates (each has its own offset)
+    out = rays.sweep_dimension(fresh_key, dims, n_networks=24, n_inputs=8, n_rays=8)
     slope, intercept = np.polyfit(np.log(out["d"]), np.log(out["ratio_median"]), 1)
     assert 0.4 <= slope <= 0.65, (slope, out["ratio_median"])
-    # within 30 % of the linear model's constant C(2)·√d at every d
+    # near the linear model's constant C(2)·√d at every d. The network bends, so the ratio
+    # sits above the linear model's by a bias that grows with d: over 30 seeds ratio/pred =
+    # 1.05, 1.13, 1.14 (s.d. 0.06–0.07) at d = 64, 256, 1024; 40 % is 3.5 s.d. from that
     pred = rays.linear_ratio_median(2.0) * np.sqrt(out["d"])
-    assert np.all(np.abs(out["ratio_median"] / pred - 1) < 0.3), out["ratio_median"] / pred
+    assert np.all(np.abs(out["ratio_median"] / pred - 1) < 0.4), out["ratio_median"] / pred
     # the gradient ray always flips at these sizes, at about the linearised distance
     assert np.all(out["p_flip_gradient"][1:] == 1.0)
     assert np.all(np.abs(out["grad_over_linear"][1:] - 1) < 0.15), out["grad_over_linear"]
     # random rays fail often: the fraction that flips within 2‖x‖ is near arctan(2)/π ≈ 0.35
-    # (measured 0.24–0.38 over six seeds: the network bends over distances of order ‖x‖)
+    # (over 30 seeds 0.30 ± 0.03, range 0.24–0.38: the network bends over distances of order
+    # ‖x‖; with 8 networks instead of 24 the s.d. was 0.04 and 0.18 occurred, 2 seeds in 30)
     assert np.all(np.abs(out["p_flip_random"] - rays.linear_flip_probability(2.0)) < 0.15)
     # every flip the experiment counted is finite and positive (verified sign changes)
     for r in out["raw"]:

@@ -122,8 +122,11 @@ def test_length_map_matches_simulation_for_other_scales(fresh_key):
 def test_norm_fluctuations_shrink_with_width(fresh_key):
     sds = []
     for w in (16, 64, 256):
-        rho = rmt.sample_layer_norms(jax.random.fold_in(fresh_key, w), [w] * 5, n_networks=128)
+        rho = rmt.sample_layer_norms(jax.random.fold_in(fresh_key, w), [w] * 5, n_networks=512)
         sds.append(float(jnp.std(rho[:, 0, -1] ** 2)))
+    # expected ratio 2 per 4× width; ρ² is heavy-tailed at width 16, so with 128 networks the
+    # 16/64 ratio fell to 1.32 (once in 30 seeds). With 512 networks, over 40 seeds: 16/64
+    # 2.32 (min 1.79), 64/256 2.13 ± 0.15 (min 1.78)
     assert sds[0] > 1.4 * sds[1] > 1.4 ** 2 * sds[2], sds
 
 
@@ -153,7 +156,9 @@ def test_mean_cosine_falls_like_inverse_sqrt_d_with_constant_sqrt_2_over_pi(fres
     assert abs(out["constant"] / SQRT_2_OVER_PI - 1) < 0.4, out["constant"]
     # each point within 4 network-level standard errors of the prediction
     assert np.all(np.abs(out["sqrt_d_mean_abs_cos"] - SQRT_2_OVER_PI) < 4 * out["se"] + 0.02)
-    assert np.all(out["dead"] == 0)
+    # at d = 16 an input can land where ∇f = 0 (1 input in 768 once in 30 seeds); such
+    # inputs are left out of the means (cos is NaN there), and they are rare
+    assert np.all(out["dead"][1:] == 0) and out["dead"][0] < 0.01, out["dead"]
 
 
 def test_gradient_norm_concentrates_as_width_grows(fresh_key):

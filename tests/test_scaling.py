@@ -115,10 +115,14 @@ def test_flow_plane_figure_draws_the_path_and_reports_it(fresh_key):
     fig = plt.figure()
     out = scaling.draw_flow_plane(fig, p, x, resolution=31, with_crossing_plane=True)
     axes = fig.get_axes()
-    assert len(axes) == 2
+    # a flow may not cross within its steps (a narrow last layer can leave f ≡ 0 regions;
+    # this happened for seed 2370968444): then there is no crossing marker and no second panel
+    crossed = out["crossed"] == 1.0
+    assert len(axes) == 1 + crossed
+    assert ("no crossing" in fig._suptitle.get_text()) == (not crossed)
     for ax in axes:
         assert "units of" in ax.get_xlabel() and "units of" in ax.get_ylabel()
-        assert len(ax.get_lines()) >= 3  # path, start, crossing
+        assert len(ax.get_lines()) == 2 + crossed  # path, start (, crossing)
     # the path is at least as long as the displacement, and stays within the budget
     assert out["path"] >= out["distance"] * (1 - 1e-6) > 0
     assert 0 <= out["off_plane"] <= out["path"]
