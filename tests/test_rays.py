@@ -45,8 +45,9 @@ def test_chapter1_scaling_random_over_gradient_distance_grows_like_sqrt_d(fresh_
     # 1.05, 1.13, 1.14 (s.d. 0.06–0.07) at d = 64, 256, 1024; 40 % is 3.5 s.d. from that
     pred = rays.linear_ratio_median(2.0) * np.sqrt(out["d"])
     assert np.all(np.abs(out["ratio_median"] / pred - 1) < 0.4), out["ratio_median"] / pred
-    # the gradient ray always flips at these sizes, at about the linearised distance
-    assert np.all(out["p_flip_gradient"][1:] == 1.0)
+    # the gradient ray nearly always flips at these sizes, at about the linearised distance
+    # (in 2 seeds of 30, one input of 192 at d = 256 did not flip within 2‖x‖)
+    assert np.all(out["p_flip_gradient"][1:] >= 0.98), out["p_flip_gradient"]
     assert np.all(np.abs(out["grad_over_linear"][1:] - 1) < 0.15), out["grad_over_linear"]
     # random rays fail often: the fraction that flips within 2‖x‖ is near arctan(2)/π ≈ 0.35
     # (over 30 seeds 0.30 ± 0.03, range 0.24–0.38: the network bends over distances of order
