@@ -10,10 +10,10 @@ from mini_adv.attacks import Status, ray_flip_distance
 from mini_adv.gradients import flip_direction, linearized_distance
 
 
-def linear_net(key, d):
+def linear_net(key, d, dtype=None):
     """f(x) = ⟨w, x⟩ as an MLPParams: identity activation, one hidden unit, readout 1."""
-    w = jax.random.normal(key, (d, 1))
-    return nets.MLPParams(kernels=(w,), readout=jnp.ones(1), activation="identity")
+    w = jax.random.normal(key, (d, 1), dtype=dtype)
+    return nets.MLPParams(kernels=(w,), readout=jnp.ones(1, dtype=dtype), activation="identity")
 
 
 def test_linear_model_minimal_distance_recovered(fresh_key):
@@ -172,11 +172,6 @@ def test_every_attack_reports_true_norms_and_verified_flips(attack, net, fresh_k
     # a last layer of 6 units gives f one sign everywhere with probability 1/64
     if attack in ("flow", "deepfool", "ray_grad") and len(widths) == 2:
         assert res.flipped.mean() > 0.5, "a search along ∇f flips most inputs of a random network"
-
-
-def linear_net(key, d, dtype=None):
-    w = jax.random.normal(key, (d, 1), dtype=dtype)
-    return nets.MLPParams(kernels=(w,), readout=jnp.ones(1, dtype=dtype), activation="identity")
 
 
 @pytest.mark.parametrize("method", ["flow", "ray_grad"])
