@@ -4,19 +4,20 @@ One module per concept, in the order the book meets them:
 
 * :mod:`mini_adv.activations` — activation functions by name.
 * :mod:`mini_adv.nets` — random scalar-output MLPs (NNX module and pure pytree form).
-* :mod:`mini_adv.data` — inputs uniform on the sphere of radius √d.
+* :mod:`mini_adv.data` — inputs uniform on the sphere of radius √d, labelled data sets.
 * :mod:`mini_adv.gradients` — input gradients, Euler's identity, linearised distance.
 * :mod:`mini_adv.attacks` — attacks and their verified results (ray flip distance, ...).
 * :mod:`mini_adv.rays` — chapter 1: gradient rays against random rays, and the linear model.
 * :mod:`mini_adv.rmt` — chapter 2: random vectors, Marchenko–Pastur, norms and gradients of random nets.
 * :mod:`mini_adv.scaling` — chapter 3: the gradient flow's scaling law, lemmas and limits.
 * :mod:`mini_adv.conditioning` — chapter 4: Gaussian conditioning and the one-step flip law.
+* :mod:`mini_adv.margin` — chapter 5: max-margin training, KKT points and their non-robustness.
 * :mod:`mini_adv.runtime` — backend report and CPU/GPU problem sizes for the chapters.
 * :mod:`mini_adv.plotting` — the book's figure style and kernel-free interactive figures.
 """
 
-from mini_adv import (activations, attacks, conditioning, data, gradients, nets, plotting, rays,
-                      rmt, runtime, scaling)
+from mini_adv import (activations, attacks, conditioning, data, gradients, margin, nets, plotting,
+                      rays, rmt, runtime, scaling)
 from mini_adv.attacks import (AttackResult, Status, deepfool, gradient_flow, gradient_step, pgd_l2,
                               ray_flip_distance)
 from mini_adv.data import sphere
@@ -27,6 +28,6 @@ __version__ = "0.1.0"
 __all__ = [
     "AttackResult", "MLPParams", "RandomMLP", "Status", "activations", "apply", "attacks",
     "conditioning", "data", "deepfool", "gradient_flow", "gradient_step", "gradients",
-    "init_params", "nets", "pgd_l2", "plotting", "ray_flip_distance", "rays", "rmt", "runtime",
-    "scaling", "sphere",
+    "init_params", "margin", "nets", "pgd_l2", "plotting", "ray_flip_distance", "rays", "rmt",
+    "runtime", "scaling", "sphere",
 ]
