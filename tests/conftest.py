@@ -15,8 +15,11 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def fresh_key(request):
-    """A key that differs between test runs (fresh random draws), printed on failure."""
-    seed = int.from_bytes(os.urandom(4), "little")
+    """A key that differs between test runs (fresh random draws), printed on failure.
+
+    MINI_ADV_SEED=<seed> replays the draws of a failed run.
+    """
+    seed = int(os.environ.get("MINI_ADV_SEED") or int.from_bytes(os.urandom(4), "little"))
     request.node.user_properties.append(("seed", seed))
     print(f"fresh seed: {seed}")
     return jax.random.key(seed)
