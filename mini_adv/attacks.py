@@ -140,11 +140,14 @@ def _unit(G: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _locate_crossing(params: MLPParams, A: jax.Array, D: jax.Array, lo: jax.Array,
                      hi: jax.Array, t_max: jax.Array, found: jax.Array, f0: jax.Array,
                      gnorm: jax.Array, xnorm: jax.Array, tol: jax.Array,
-                     max_bisection: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+                     max_bisection: int, rtol: float = 0.0
+                     ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Bisect a bracketed sign change on the segments t ↦ A + t D, then confirm it.
 
     On entry, for rows with ``found``: f(A + lo D) has the sign of ``f0`` and f(A + hi D)
-    the opposite sign (D has unit rows). Bisection shrinks [lo, hi] to width ``tol``.
+    the opposite sign (D has unit rows). Bisection shrinks [lo, hi] to width
+    max(``tol``, ``rtol``·hi), with hi the current far end (so ``rtol`` is relative to the
+    crossing itself, however close to 0 it lies)
     Then the far end is *confirmed*: within a few ulps of the boundary the sign of f is
     rounding noise (two compilations of f can disagree there by about eps·‖∇f‖·‖x‖), so
     the point is pushed outwards along D (doubling steps, never past ``t_max``) until
@@ -162,11 +165,11 @@ def _locate_crossing(params: MLPParams, A: jax.Array, D: jax.Array, lo: jax.Arra
 
     def bisect_cond(state):
         i, lo, hi = state
-        return (i < max_bisection) & jnp.any(found & (hi - lo > tol))
+        return (i < max_bisection) & jnp.any(found & (hi - lo > jnp.maximum(tol, rtol * hi)))
 
     def bisect_body(state):
         i, lo, hi = state
-        active = found & (hi - lo > tol)
+        active = found & (hi - lo > jnp.maximum(tol, rtol * hi))
         mid = 0.5 * (lo + hi)
         opp = opposite(mid)
         return i + 1, jnp.where(active & ~opp, mid, lo), jnp.where(active & opp, mid, hi)
@@ -233,9 +236,10 @@ def ray_flip_kernel(params: MLPParams, X: jax.Array, U: jax.Array, max_distance:
     # 2.–3. Bisect [lo, hi] to relative width rtol, then confirm the far end.
     gnorm = (jnp.linalg.norm(value_and_input_grad_kernel(params, X)[1], axis=-1)
              if grad_norm is None else grad_norm)
+    xnorm = jnp.linalg.norm(X, axis=-1)
     t, x_end, ok, n_evals = _locate_crossing(
         params, X, U, lo, hi, jnp.full((B,), max_distance, X.dtype), found, f0, gnorm,
-        jnp.linalg.norm(X, axis=-1), rtol * hi, max_bisection)
+        xnorm, jnp.finfo(X.dtype).eps * xnorm, max_bisection, rtol=rtol)
     x_adv = jnp.where(ok[:, None], x_end, X)
     return finalize(params, X, x_adv, f0, usable, ~has_dir,
                     steps=jnp.full((B,), n_grid) + jnp.where(found, n_evals, 0))
@@ -268,8 +272,8 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
 
     Algorithm: walk a geometric grid t_k = T · r^{k−K} (r > 1, from 10⁻⁴T to T) until the
     sign changes, which brackets the first crossing (up to crossings closer than one grid
-    step), then bisect the bracket to relative width ``rtol``. ``x_adv`` is the end of the
-    bracket on the far side, confirmed on the returned array with |f(x_adv)| above a
+    step), then bisect the bracket to width ``rtol``·t* (relative to the crossing itself,
+    however close to x it lies). ``x_adv`` is the end of the bracket on the far side, confirmed on the returned array with |f(x_adv)| above a
     rounding-noise margin 4·eps·‖∇f(x)‖·‖x_adv‖ (pushed outwards if needed, by about
     eps·‖x‖), so every reported flip is a sign change that any re-evaluation reproduces.
 
@@ -283,7 +287,7 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
         directions: ``(B, d)`` ray directions (normalised here). A zero row is reported with
             status ``ZERO_DIRECTION``.
         max_distance: the budget T > 0.
-        rtol: relative width of the final bracket.
+        rtol: width of the final bracket relative to its far end.
         grid_size: number of grid points K ≥ 2 of the bracketing walk.
 
     Returns:
