@@ -921,9 +921,7 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> dict[str, float]:
     """Log-log plot of dist/‖x‖ against n: trained network along û and along ∇N (medians and
     quartiles), the robust network's certified radius, the fit and the prediction 1/√n
     (dashed). Returns the fit along û."""
-    from matplotlib.ticker import NullFormatter
-
-    from mini_adv.plotting import PALETTE
+    from mini_adv.plotting import PALETTE, power_law_axes
 
     ns = np.array([p.n for p in sweep], float)
 
@@ -950,21 +948,14 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> dict[str, float]:
                     label=label + " (median, quartiles)")
     fit = scaling_fit(sweep)
     grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
-    ax.plot(grid, fit["C"] * grid ** fit["slope"], "-", color=PALETTE["gradient"], lw=1,
-            label=fr"fit along $\hat u$: ${fit['C']:.2f}\,n^{{{fit['slope']:.3f}}}$")
     ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
             label=r"prediction $1/\sqrt{n}$ (symmetric KKT net)")
     ax.plot(grid, np.full_like(grid, 0.5), ":", color=PALETTE["theory"],
             label=r"$1/2$ (robust net, orthogonal data)")
-    ax.set(xscale="log", yscale="log", xlabel="number of training points $n$",
-           ylabel=r"flip distance $/\ \|x\|$")
-    ax.set_xticks(ns, [f"{int(v)}" for v in ns])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ticks = np.array([0.02, 0.05, 0.1, 0.2, 0.5, 1.0])
-    lo, hi = ax.get_ylim()
-    keep = ticks[(ticks >= lo) & (ticks <= hi)]
-    ax.set_yticks(keep, [f"{t:g}" for t in keep])
+    ax.set(xlabel="number of training points $n$", ylabel=r"flip distance $/\ \|x\|$")
+    power_law_axes(ax, ns, fit,
+                   fit_label=fr"fit along $\hat u$: ${fit['C']:.2f}\,n^{{{fit['slope']:.3f}}}$",
+                   y_ticks=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0])
     return fit
 
 

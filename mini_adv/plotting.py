@@ -31,6 +31,34 @@ PALETTE: dict[str, str] = {
 CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
+def power_law_axes(ax: Any, xs: Sequence[float], fit: dict[str, float] | None = None, *,
+                   fit_label: str = "", y_ticks: Sequence[float] = ()) -> None:
+    """Log-log axes labelled at the measured x values, optionally with a fitted power law.
+
+    Draws y = C·x^slope (``fit`` with keys ``"C"`` and ``"slope"``, as the chapters' scaling
+    fits return) as a thin line over the measured range padded by 1.3× on each side, sets
+    both axes to log scale, puts x ticks at ``xs`` only, hides minor tick labels and labels
+    the y axis at those of ``y_ticks`` that fall inside the current limits.
+    """
+    import numpy as np
+    from matplotlib.ticker import NullFormatter
+
+    xs = np.asarray(xs, float)
+    if fit is not None:
+        grid = np.geomspace(xs.min() / 1.3, xs.max() * 1.3, 50)
+        ax.plot(grid, fit["C"] * grid ** fit["slope"], "-", color=PALETTE["gradient"], lw=1,
+                label=fit_label)
+    ax.set(xscale="log", yscale="log")
+    ax.set_xticks(xs, [f"{v:g}" for v in xs])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if len(y_ticks):
+        ticks = np.asarray(y_ticks, float)
+        lo, hi = ax.get_ylim()
+        keep = ticks[(ticks >= lo) & (ticks <= hi)]
+        ax.set_yticks(keep, [f"{t:g}" for t in keep])
+
+
 def use_book_style() -> None:
     """Set matplotlib's defaults for the book (call once per chapter, in the setup cell)."""
     mpl.rcParams.update({

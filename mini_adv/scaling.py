@@ -210,9 +210,7 @@ def scaling_fit(sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
 def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
     """Log-log plot of the mean relative flip distance against d with the fitted power law
     and the prediction √(2/π)/√d; returns the fit."""
-    from matplotlib.ticker import NullFormatter
-
-    from mini_adv.plotting import PALETTE
+    from mini_adv.plotting import PALETTE, power_law_axes
 
     dims = np.array([m.d for m in sweep], float)
     net_means = [m.network_means() for m in sweep]
@@ -225,18 +223,11 @@ def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
     ax.plot(dims, lin, "s", mfc="none", color=PALETTE["random"],
             label=r"linearisation: mean $|f|/(\|\nabla f\|\,\|x\|)$")
     grid = np.geomspace(dims.min() / 1.3, dims.max() * 1.3, 50)
-    ax.plot(grid, fit["C"] * grid ** fit["slope"], "-", color=PALETTE["gradient"], lw=1,
-            label=fr"fit: ${fit['C']:.2f}\,d^{{{fit['slope']:.3f}}}$")
     ax.plot(grid, SQRT_2_OVER_PI / np.sqrt(grid), "--", color=PALETTE["theory"],
             label=r"prediction $\sqrt{2/\pi}\,/\sqrt{d}$")
-    ax.set(xscale="log", yscale="log", xlabel="input dimension $d$",
-           ylabel=r"relative flip distance $\|\delta\|/\|x\|$")
-    ax.set_xticks(dims, [f"{int(v)}" for v in dims])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ticks = np.array([0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
-    lo, hi = ax.get_ylim()
-    ax.set_yticks(ticks[(ticks >= lo) & (ticks <= hi)], [f"{t:g}" for t in ticks[(ticks >= lo) & (ticks <= hi)]])
+    ax.set(xlabel="input dimension $d$", ylabel=r"relative flip distance $\|\delta\|/\|x\|$")
+    power_law_axes(ax, dims, fit, fit_label=fr"fit: ${fit['C']:.2f}\,d^{{{fit['slope']:.3f}}}$",
+                   y_ticks=[0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
     ax.legend(loc="lower left")
     return fit
 
