@@ -1,15 +1,22 @@
 # The two commands of the README:
 #   make book   build the book (every chapter executed, warnings are errors)
-#   make test   unit tests + clean book build (pinned versions), then unit tests with Colab's versions
+#   make test   unit tests + clean book build + both editions read in headless Chromium
+#               (pinned versions), then unit tests with Colab's versions
+# and one for instructors:
+#   make student  build the student edition (no solutions) into _build/student/html,
+#                 reusing make book's execution cache; STUDENT_REPO / STUDENT_BRANCH say where
+#                 it will be published (its Colab buttons point there; see book/instructor.md)
 # Each creates the virtual environment it needs on first use.
 
 PYTHON ?= python3
 VENV := .venv
 COLAB_VENV := .venv-colab
 PIP_FLAGS := -q --disable-pip-version-check
+STUDENT_BRANCH ?= student
+STUDENT_REPO ?=
 export MINI_ADV_STATIC := 1
 
-.PHONY: book test colab-cells clean
+.PHONY: book test student chromium colab-cells clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +37,22 @@ book: $(VENV)/.installed
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: $(VENV)/.installed $(COLAB_VENV)/.installed
-	@echo "== unit tests and the clean -W book build (pinned versions: requirements.txt)"
+student: $(VENV)/.installed
+	$(VENV)/bin/python tools/student_edition.py --branch $(STUDENT_BRANCH) $(if $(STUDENT_REPO),--repository-url $(STUDENT_REPO))
+
+# The browser test drives Debian's chromium (never a browser downloaded by playwright), or
+# the Chromium binary that MINI_ADV_CHROMIUM names.
+chromium:
+	@[ -n "$$MINI_ADV_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || { \
+	  echo "== installing Debian's chromium for the browser test"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: $(VENV)/.installed $(COLAB_VENV)/.installed chromium
+	@echo "== unit tests, the clean -W book build, the student edition and the browser test (pinned versions: requirements.txt)"
 	$(VENV)/bin/python -m pytest -ra
 	@echo "== unit tests again with Colab's versions (tests/requirements-colab.txt)"
-	$(COLAB_VENV)/bin/python -m pytest -ra -m "not book"
+	$(COLAB_VENV)/bin/python -m pytest -ra -m "not book and not browser"
 
 colab-cells: $(VENV)/.installed
 	$(VENV)/bin/python tools/sync_colab.py

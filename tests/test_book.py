@@ -1,18 +1,17 @@
-"""The book builds from a clean cache with warnings as errors, executing every chapter."""
+"""The book builds from a clean cache with warnings as errors, executing every chapter; the
+student edition builds from the same sources and no solution text reaches it."""
 
 import json
-import os
 import pathlib
 import re
-import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+import student_edition  # noqa: E402
 import sync_colab  # noqa: E402
 
 
@@ -33,22 +32,189 @@ def test_every_notebook_is_in_the_toc_clean_and_has_the_colab_cell():
         assert pip_lines and not any("jax" in line for line in pip_lines), "the Colab cell must not install jax"
 
 
+def _markdown(chapter: str) -> str:
+    cells = json.loads((ROOT / f"{chapter}.ipynb").read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_every_exercise_has_a_time_estimate_and_one_solution_that_stripping_removes():
+    for chapter in chapters():
+        text = _markdown(chapter)
+        exercises = re.findall(r"^:{3,}\{exercise\} (.*)\n:label: (\S+)", text, flags=re.M)
+        assert len(exercises) >= 3, f"{chapter}: fewer than three exercises"
+        for title, _ in exercises:
+            assert re.search(r"\([^()]+, \d+ min\)$", title), f"{chapter}: no '(kind, N min)' in {title!r}"
+        blocks = student_edition.solution_blocks(text)
+        targets = sorted(re.match(r"\S+ (\S+)", b)[1] for b in blocks)
+        assert targets == sorted(label for _, label in exercises), f"{chapter}: solutions {targets}"
+        assert all(":class: dropdown" in b.splitlines()[1:3] for b in blocks), f"{chapter}: not collapsed"
+        stripped = student_edition.strip_solutions(text)
+        assert "{solution}" not in stripped and stripped.count("{exercise}") == len(exercises)
+
+
+def _exercises(chapter: str) -> list[tuple[str, str, str, int]]:
+    """(label, title, kind, minutes) of every exercise of a chapter."""
+    found = re.findall(r"^:{3,}\{exercise\} (.*) \(([^()]+), (\d+) min\)\n:label: (\S+)",
+                       _markdown(chapter), flags=re.M)
+    return [(label, title, kind, int(minutes)) for title, kind, minutes, label in found]
+
+
+def _chapter_times(chapter: str) -> tuple[int, int]:
+    m = re.search(r"Time: about (\d+) minutes of reading, (\d+) minutes of exercises", _markdown(chapter))
+    assert m, f"{chapter}: no 'Time: about N minutes of reading, M minutes of exercises' line"
+    return int(m[1]), int(m[2])
+
+
+def test_chapter_time_estimates_add_up():
+    for chapter in chapters():
+        _, exercise_minutes = _chapter_times(chapter)
+        total = sum(minutes for *_, minutes in _exercises(chapter))
+        assert exercise_minutes == total, (f"{chapter}: the top says {exercise_minutes} minutes of exercises, "
+                                           f"its exercises' estimates add up to {total}")
+
+
+def test_instructor_page_lists_every_chapter_and_exercise_as_the_chapters_do():
+    page = (ROOT / "book" / "instructor.md").read_text()
+    rows = re.findall(r"^\| (\d) \| \{numref\}`(\S+)`: [^|]+\| ([^|]+?) \| (\d+) min \|", page, flags=re.M)
+    listed = {label: (int(n), kind, int(minutes)) for n, label, kind, minutes in rows}
+    expected = {}
+    for n, chapter in enumerate(chapters(), start=1):
+        reading, _ = _chapter_times(chapter)
+        exercises = _exercises(chapter)
+        total = sum(minutes for *_, minutes in exercises)
+        row = (f"| {n}. {{doc}}`{pathlib.Path(chapter).name}` | {reading} min | {total} min "
+               f"({len(exercises)} exercises) |")
+        assert row in page, f"instructor page: expected the row {row!r}"
+        expected |= {label: (n, kind, minutes) for label, _, kind, minutes in exercises}
+    assert listed == expected, f"instructor page's exercise table: {set(listed.items()) ^ set(expected.items())}"
+
+
 @pytest.mark.book
-def test_book_builds_clean_with_warnings_as_errors():
-    jb = pathlib.Path(sys.executable).with_name("jupyter-book")
-    subprocess.run([str(jb), "clean", "--all", str(ROOT)], check=True, capture_output=True)
-    t0 = time.time()
-    proc = subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"],
-                          capture_output=True, text=True, env={**os.environ, "MINI_ADV_STATIC": "1"})
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
-    print(f"\nbook built in {time.time() - t0:.0f} s")
-    for line in log.splitlines():
+def test_book_builds_clean_with_warnings_as_errors(public_site):
+    if public_site.seconds is not None:
+        print(f"\nbook built in {public_site.seconds:.0f} s")
+    for line in public_site.log.splitlines():
         if re.search(r"Executing|Executed|executed", line):
             print(line.strip())
-    html = ROOT / "_build" / "html"
     for chapter in chapters():
-        page = (html / f"{chapter}.html").read_text()
+        page = (public_site.html / f"{chapter}.html").read_text()
         assert "Traceback" not in page, f"{chapter} shows a traceback"
         assert page.count("cell_output") > 3, f"{chapter} has no executed outputs"
-    assert (html / "index.html").exists()
+    assert (public_site.html / "index.html").exists()
+
+
+# ---- no solution text in the student edition --------------------------------------------
+
+# Markup that renders differently from its source (maths, roles, inline code, emphasis,
+# links, quotes and dashes that Sphinx turns typographic): prose is compared between them.
+_MARKUP = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\{[^}]*\}`[^`]*`|`[^`]*`|\]\([^)]*\)"
+                     r"|\.\.\.|--|[*_\"'\[\]<>“”‘’—–]")
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def solution_fragments(block: str) -> tuple[list[str], list[str]]:
+    """Pieces of a solution's text that appear verbatim in its rendered HTML: its code lines
+    of at least 20 characters, and its runs of at least six words of prose between two
+    pieces of markup."""
+    body = block.splitlines()[1:-1]
+    code, prose, in_code = [], [], False
+    for line in body:
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            if len(line.strip()) >= 20:
+                code.append(_squash(line))
+        elif not line.startswith(":"):
+            for piece in _MARKUP.split(line):
+                piece = _squash(piece).strip(" ,.;:()")
+                if len(piece.split()) >= 6:
+                    prose.append(piece)
+    return code, prose
+
+
+def _soup(path: pathlib.Path):
+    from bs4 import BeautifulSoup  # in requirements.txt, not in Colab's test set
+
+    return BeautifulSoup(path.read_text(), "html.parser")
+
+
+def _html_text(path: pathlib.Path, *, drop_solutions: bool = False) -> str:
+    soup = _soup(path)
+    if drop_solutions:
+        for sol in soup.select(".solution"):
+            sol.decompose()
+    return _squash(soup.get_text())
+
+
+def _file_text(path: pathlib.Path) -> str:
+    """What a reader can get out of a built file: the text of a page, the cells of a notebook."""
+    if path.suffix == ".html":
+        return _html_text(path)
+    try:
+        raw = path.read_text()
+    except UnicodeDecodeError:
+        return ""  # images, fonts
+    if path.suffix == ".ipynb":
+        raw += "\n".join("".join(c["source"]) for c in json.loads(raw)["cells"])
+    return _squash(raw)
+
+
+def _search_terms(html: pathlib.Path) -> tuple[dict, list]:
+    index = json.loads(re.search(r"setIndex\((.*)\)", (html / "searchindex.js").read_text(), re.S)[1])
+    return {**index["terms"], **index["titleterms"]}, index["docnames"]
+
+
+@pytest.mark.book
+def test_student_edition_has_no_solution_text(public_site, student_site):
+    from sphinx.search.en import SearchEnglish
+
+    if student_site.seconds is not None:
+        print(f"\nstudent edition built in {student_site.seconds:.0f} s")
+    pub, stu = public_site.html, student_site.html
+    elsewhere = " ".join(_html_text(p, drop_solutions=True) for p in sorted(pub.rglob("*.html")))
+    fragments = []
+    for chapter in chapters():
+        soup = _soup(pub / f"{chapter}.html")
+        statements = " ".join(_squash(e.get_text()) for e in soup.select("div.exercise"))
+        shown = soup.select("div.solution")
+        blocks = student_edition.source_solutions(ROOT / f"{chapter}.ipynb")
+        assert len(shown) == len(blocks), f"{chapter}: {len(shown)} solutions on the page, {len(blocks)} in the source"
+        assert all("dropdown" in s["class"] for s in shown), f"{chapter}: a solution is not collapsed"
+        shown_text = " ".join(_squash(s.get_text()) for s in shown)
+        for block in blocks:
+            # Every line of solution code counts, except what the exercise itself gives (the
+            # function's signature); prose counts where no other page says the same.
+            code, prose = solution_fragments(block)
+            mine = [f for f in code if f not in statements] + [f for f in prose if f not in elsewhere]
+            assert mine, f"{chapter}: no line of this solution is distinctive:\n{block}"
+            missing = [f for f in mine if f not in shown_text]
+            assert not missing, f"{chapter}: the public edition does not show {missing}"
+            fragments += mine
+    print(f"{len(fragments)} solution fragments checked")
+
+    leaks = {}
+    for path in sorted(p for p in stu.rglob("*") if p.is_file()):
+        text = _file_text(path)
+        found = [f for f in fragments if f in text]
+        if found:
+            leaks[str(path.relative_to(stu))] = found[:3]
+    assert not leaks, f"solution text in the student edition: {leaks}"
+
+    # The search index holds stems, not lines: no stem that only solutions use may be there.
+    lang = SearchEnglish({})
+    def stems(text):
+        return {lang.stem(w).lower() for w in lang.split(text)}
+    only_in_solutions = set()
+    for chapter in chapters():
+        soup = _soup(pub / f"{chapter}.html")
+        only_in_solutions |= stems(" ".join(s.get_text() for s in soup.select("div.solution")))
+    pub_terms, _ = _search_terms(pub)
+    only_in_solutions = (only_in_solutions - stems(elsewhere)) & set(pub_terms)
+    stu_terms, stu_docs = _search_terms(stu)
+    assert len(only_in_solutions) >= 10, f"too few solution-only search terms: {only_in_solutions}"
+    assert not only_in_solutions & set(stu_terms), sorted(only_in_solutions & set(stu_terms))
+    assert "book/instructor" not in stu_docs
