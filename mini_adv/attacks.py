@@ -318,9 +318,14 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
 
 @partial(jax.jit, static_argnames=("adaptive",))
 def gradient_step_kernel(params: MLPParams, X: jax.Array, size: jax.Array, *,
-                         adaptive: bool) -> AttackResult:
-    """Pure kernel of :func:`gradient_step`: ``size`` is c (adaptive) or s (fixed)."""
-    f0, G = value_and_input_grad_kernel(params, X)
+                         adaptive: bool, f_clean: jax.Array | None = None,
+                         grad: jax.Array | None = None) -> AttackResult:
+    """Pure kernel of :func:`gradient_step`: ``size`` is c (adaptive) or s (fixed).
+
+    ``f_clean`` (B,) and ``grad`` (B, d) = ∇f(X) may be passed when the caller has them
+    already (both or neither); otherwise they are computed here.
+    """
+    f0, G = value_and_input_grad_kernel(params, X) if grad is None else (f_clean, grad)
     gn2 = jnp.sum(G * G, axis=-1)
     has_dir = gn2 > 0
     usable = has_dir & (f0 != 0)

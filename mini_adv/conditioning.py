@@ -484,7 +484,8 @@ class OneStepSamples:
 def _one_network(params: MLPParams, X: jax.Array, s: jax.Array):
     """f, ‖∇f‖ at the rows of X and, for each step size in s, f(x') and the verified flip."""
     f, G = value_and_input_grad_kernel(params, X)
-    step = jax.vmap(lambda size: gradient_step_kernel(params, X, size, adaptive=False))(s)
+    step = jax.vmap(lambda size: gradient_step_kernel(params, X, size, adaptive=False,
+                                                      f_clean=f, grad=G))(s)
     return f, jnp.linalg.norm(G, axis=-1), step.f_adv, step.flipped, step.status
 
 
