@@ -14,10 +14,11 @@ One module per concept, in the order the book meets them:
 * :mod:`mini_adv.margin` — chapter 5: max-margin training, KKT points and their non-robustness.
 * :mod:`mini_adv.runtime` — backend report and CPU/GPU problem sizes for the chapters.
 * :mod:`mini_adv.plotting` — the book's figure style and kernel-free interactive figures.
+* :mod:`mini_adv.checks` — auto-checkers for the chapters' code exercises.
 """
 
-from mini_adv import (activations, attacks, conditioning, data, gradients, margin, nets, plotting,
-                      rays, rmt, runtime, scaling)
+from mini_adv import (activations, attacks, checks, conditioning, data, gradients, margin, nets,
+                      plotting, rays, rmt, runtime, scaling)
 from mini_adv.attacks import (AttackResult, Status, deepfool, gradient_flow, gradient_step, pgd_l2,
                               ray_flip_distance)
 from mini_adv.data import sphere
@@ -26,7 +27,7 @@ from mini_adv.nets import MLPParams, RandomMLP, apply, init_params
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttackResult", "MLPParams", "RandomMLP", "Status", "activations", "apply", "attacks",
+    "AttackResult", "MLPParams", "RandomMLP", "Status", "activations", "apply", "attacks", "checks",
     "conditioning", "data", "deepfool", "gradient_flow", "gradient_step", "gradients",
     "init_params", "margin", "nets", "pgd_l2", "plotting", "ray_flip_distance", "rays", "rmt",
     "runtime", "scaling", "sphere",

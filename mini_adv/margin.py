@@ -201,7 +201,7 @@ def _sqnorm(p: Any) -> jax.Array:
 # ---------------------------------------------------------------------------------------------
 
 
-def _log_loss_terms(u: jax.Array, loss: str) -> tuple[jax.Array, jax.Array]:
+def log_loss_terms(u: jax.Array, loss: str = "logistic") -> tuple[jax.Array, jax.Array]:
     """``(log ℓ(u), log(−ℓ'(u)))`` elementwise, finite for every finite u.
 
     Exponential: both are −u. Logistic: ℓ(u) = softplus(−u) and −ℓ'(u) = 1/(1 + e^u), so
@@ -215,6 +215,26 @@ def _log_loss_terms(u: jax.Array, loss: str) -> tuple[jax.Array, jax.Array]:
     log_l = jnp.where(tail, z - 0.5 * jnp.exp(jnp.where(tail, z, 0.0)),
                       jnp.log(jax.nn.softplus(jnp.where(tail, 0.0, z))))
     return log_l, -jax.nn.softplus(u)
+
+
+@partial(jax.jit, static_argnames=("loss",))
+def normalized_gradient(params: MLPParams, X: jax.Array, y: jax.Array,
+                        loss: str = "logistic") -> MLPParams:
+    """∇_θL/L of the mean loss L(θ) = (1/n) Σ_i ℓ(y_i N_θ(x_i)), in log space.
+
+        ∇L/L = −Σ_i q_i ∇_θ u_i,   u_i = y_i N_θ(x_i),
+        q_i = exp( log(−ℓ'(u_i)) − logsumexp_k log ℓ(u_k) )
+
+    (step 3 of the chapter's normalised-GD algorithm; Lyu & Li 2020 for the normalised
+    flow). Every logarithm comes from :func:`log_loss_terms`, so the result is finite for any
+    margins, also where L itself underflows to 0 and the naive ∇L/L is 0/0. A pure kernel of
+    ``(params, X (n, d), y (n,))`` without input checks: the reference for chapter 5's code
+    exercise (:func:`mini_adv.checks.check_ngd_direction`). Returns a pytree like ``params``.
+    """
+    u, vjp = jax.vjp(lambda p: y * apply(p, X), params)
+    log_l, log_d = log_loss_terms(u, loss)
+    (g,) = vjp(-jnp.exp(log_d - jax.scipy.special.logsumexp(log_l)))
+    return g
 
 
 @partial(jax.jit, static_argnames=("steps", "loss", "method"))
@@ -243,10 +263,10 @@ def train_kernel(params: MLPParams, X: jax.Array, y: jax.Array, lr_first: jax.Ar
     def evaluate(phi: MLPParams, s: jax.Array):
         um, vjp = jax.vjp(margins, phi)
         u = jnp.exp(jnp.minimum(2.0 * s, log_cap)) * um           # u_i(θ) = e^{2s} u_i(φ)
-        log_l, log_d = _log_loss_terms(u, loss)
+        log_l, log_d = log_loss_terms(u, loss)
         lse = jax.scipy.special.logsumexp(jnp.where(real, log_l, -jnp.inf))  # log Σ_i ℓ(u_i)
         # the recorded log L uses the uncapped margins: −inf once they overflow
-        true_l = _log_loss_terms(jnp.exp(2.0 * s) * um, loss)[0]
+        true_l = log_loss_terms(jnp.exp(2.0 * s) * um, loss)[0]
         log_loss = jax.scipy.special.logsumexp(jnp.where(real, true_l, -jnp.inf)) - jnp.log(n)
         record = (log_loss, jnp.min(jnp.where(real, um, jnp.inf)), s,
                   jnp.sum(real & (um > 0)) / n)
@@ -662,9 +682,12 @@ def universal_direction(X: Any, y: Any) -> jax.Array:
     return s / norm
 
 
-def _robust_params(X: jax.Array, y: jax.Array) -> MLPParams:
-    """N_rob in its balanced form: unit i is (c_i x_i, −c_i‖x_i‖²/2, y_i/c_i) with
-    c_i = (‖x_i‖² + ‖x_i‖⁴/4)^{−1/4}, so v_i² = ‖w_i‖² + b_i² (the same function)."""
+def robust_params(X: jax.Array, y: jax.Array) -> MLPParams:
+    """The parameters of :func:`robust_network`'s N_rob, as a pure function (no checks).
+
+    N_rob in its balanced form: unit i is (c_i x_i, −c_i‖x_i‖²/2, y_i/c_i) with
+    c_i = (‖x_i‖² + ‖x_i‖⁴/4)^{−1/4}, so v_i² = ‖w_i‖² + b_i² (the same function).
+    """
     sq = jnp.sum(X * X, axis=-1)
     c = (sq + 0.25 * sq * sq) ** -0.25
     return MLPParams(kernels=(X.T * c[None, :],), readout=y / c, biases=(-0.5 * c * sq,),
@@ -712,7 +735,7 @@ def robust_network(X: Any, y: Any) -> tuple[TwoLayerNet, np.ndarray]:
     X, y = _check_data(X, y)
     if bool(jnp.any(jnp.sum(X * X, axis=-1) == 0)):
         raise ValueError("X has a zero point; the robust network needs x_i ≠ 0")
-    return TwoLayerNet.from_params(_robust_params(X, y)), np.asarray(_certified_radius(X, y))
+    return TwoLayerNet.from_params(robust_params(X, y)), np.asarray(_certified_radius(X, y))
 
 
 # ---------------------------------------------------------------------------------------------

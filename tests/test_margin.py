@@ -152,7 +152,7 @@ def test_gd_margin_grows_slower_than_ngd(fresh_key):
 def test_ngd_step_is_minus_grad_log_loss_in_log_space():
     """One step of the kernel equals θ − (η/R)∇log L computed directly (float64, moderate u),
     and the log-space loss terms stay finite where L underflows."""
-    from mini_adv.margin import _log_loss_terms, init_two_layer, train_kernel
+    from mini_adv.margin import log_loss_terms, init_two_layer, train_kernel
     from mini_adv.runtime import float64
 
     with float64():
@@ -174,9 +174,42 @@ def test_ngd_step_is_minus_grad_log_loss_in_log_space():
             assert float(rec[2][-1]) == pytest.approx(float(jnp.log(norm)), rel=1e-9)
             assert float(rec[0][0]) == pytest.approx(float(log_L(p)), rel=1e-9)
     for loss in margin.LOSSES:
-        log_l, log_d = _log_loss_terms(jnp.array([1e30, 200.0, 0.0, -50.0]), loss)
+        log_l, log_d = log_loss_terms(jnp.array([1e30, 200.0, 0.0, -50.0]), loss)
         assert np.all(np.isfinite(log_l)) and np.all(np.isfinite(log_d))
         assert float(log_l[1]) == pytest.approx(-200.0, rel=1e-6)
+
+
+def test_normalized_gradient_is_grad_log_loss_and_finite_where_the_loss_underflows():
+    """margin.normalized_gradient = ∇log L (float64, moderate margins, both losses); at
+    margins in the thousands, where L underflows and the naive ∇L/L is 0/0, it stays finite
+    and is −q-weighted with all weight on the points of smallest margin."""
+    from mini_adv.runtime import float64
+
+    p = margin.init_two_layer(jax.random.key(1), 16, 5, bias=True, init_scale=0.7)
+    X, y = data.nearly_orthogonal(jax.random.key(0), 6, 16)
+    with float64():
+        X64, y64 = X.astype(jnp.float64), y.astype(jnp.float64)
+        p64 = jax.tree.map(lambda a: a.astype(jnp.float64), p)
+        for loss, ell in [("logistic", lambda u: jnp.log1p(jnp.exp(-u))),
+                          ("exponential", lambda u: jnp.exp(-u))]:
+            want = jax.grad(lambda t: jnp.log(jnp.mean(ell(y64 * nets.apply(t, X64)))))(p64)
+            got = margin.normalized_gradient(p64, X64, y64, loss)
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    fit, _ = margin.robust_network(X, y)
+    big = jax.tree.map(lambda a: 30.0 * a, fit.params())
+    u = y * nets.apply(big, X)
+    assert float(jnp.min(u)) > 100.0
+    g = margin.normalized_gradient(big, X, y)
+    assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves(g))
+    # there ℓ(u) ≈ −ℓ'(u) ≈ e^{−u}: ∇L/L = −Σ_i softmax(−u)_i ∇u_i, evaluated in float64
+    with float64():
+        big64 = jax.tree.map(lambda a: a.astype(jnp.float64), big)
+        u64, vjp = jax.vjp(lambda t: y.astype(jnp.float64) * nets.apply(t, X.astype(jnp.float64)),
+                           big64)
+        (want,) = vjp(-jax.nn.softmax(-u64))
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * float(np.max(np.abs(b))))
 
 
 def test_float64_training_agrees_with_float32_and_same_key_same_numbers():
