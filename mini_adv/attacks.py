@@ -9,6 +9,7 @@ never as successes and never as NaN.
 
 ================================  =====================================================
 :func:`ray_flip_distance`         first sign change along given rays (chapter 1)
+:func:`gradient_ray_flip`         first sign change along the gradient ray, in one kernel
 :func:`gradient_step`             one step along ∇f (Bubeck et al.; Montanari & Wu)
 :func:`gradient_flow`             the normalised gradient flow (Daniely & Shacham)
 :func:`gradient_flow_path`        the same flow's path from one input, for figures
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mini_adv.gradients import value_and_input_grad_kernel
+from mini_adv.activations import get_activation
 from mini_adv.nets import MLPParams, Network, apply, as_params, check_batch, check_finite
 
 
@@ -92,14 +94,17 @@ class AttackResult:
 
 def finalize(params: MLPParams, X: jax.Array, x_adv: jax.Array, f_clean: jax.Array,
              usable: jax.Array, no_direction: jax.Array, path_length: jax.Array | None = None,
-             steps: jax.Array | None = None) -> AttackResult:
+             steps: jax.Array | None = None, f_adv: jax.Array | None = None) -> AttackResult:
     """Re-evaluate f at ``x_adv`` and build the verified :class:`AttackResult` (jit-able).
 
     ``usable`` marks rows the attack could work on; ``no_direction`` rows with nothing to
-    follow. ``flipped`` comes from re-evaluation only, never from the attack's own claim.
+    follow. ``flipped`` comes from re-evaluation only, never from the attack's own claim:
+    ``f_adv`` may be passed only when the caller has evaluated the network
+    (:func:`~mini_adv.nets.apply`) at ``x_adv`` itself (f(x) where x_adv = x), to save a pass.
     ``path_length`` defaults to ‖x_adv − x‖ and ``steps`` to 1.
     """
-    f_adv = apply(params, x_adv)
+    if f_adv is None:
+        f_adv = apply(params, x_adv)
     flipped = (f_clean * f_adv < 0) & usable
     status = jnp.where(
         flipped, Status.FLIPPED,
@@ -137,112 +142,267 @@ def _unit(G: jax.Array) -> tuple[jax.Array, jax.Array]:
     return G / jnp.where(n > 0, n, 1.0)[:, None], n
 
 
-def _locate_crossing(params: MLPParams, A: jax.Array, D: jax.Array, lo: jax.Array,
-                     hi: jax.Array, t_max: jax.Array, found: jax.Array, f0: jax.Array,
-                     gnorm: jax.Array, xnorm: jax.Array, tol: jax.Array,
-                     max_bisection: int, rtol: float = 0.0
-                     ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Bisect a bracketed sign change on the segments t ↦ A + t D, then confirm it.
+# --------------------------------------------------------------------------------------
+# The network seen from its first layer
+# --------------------------------------------------------------------------------------
+#
+# Every search below moves x in straight lines or along ∇f, and the first layer
+# z₁ = x K₁ + b₁ is affine in x: along a ray x + t u it is z₁(x) + t (u K₁), and a step
+# x → x + c ∇f moves it by c ∇f K₁. So the searches carry z₁ (B, h₁) and pay for the first
+# layer (d·h₁ multiply-adds a row, the largest layer when the widths shrink) only when a
+# point must be produced in input space. The network is then evaluated from z₁ by
+# :func:`_tail`, and its input gradient is ∇f = g₁ K₁ᵀ with g₁ = ∂f/∂z₁ from one
+# backward pass through the tail.
 
-    On entry, for rows with ``found``: f(A + lo D) has the sign of ``f0`` and f(A + hi D)
-    the opposite sign (D has unit rows). Bisection shrinks [lo, hi] to width
-    max(``tol``, ``rtol``·hi), with hi the current far end (so ``rtol`` is relative to the
-    crossing itself, however close to 0 it lies)
-    Then the far end is *confirmed*: within a few ulps of the boundary the sign of f is
-    rounding noise (two compilations of f can disagree there by about eps·‖∇f‖·‖x‖), so
-    the point is pushed outwards along D (doubling steps, never past ``t_max``) until
-    |f| ≥ 4·eps·‖∇f(x)‖·‖x_adv‖ with the opposite sign. A row that cannot be confirmed
-    is returned as not found.
+def _first_layer(params: MLPParams, X: jax.Array) -> jax.Array:
+    """z₁ = X K₁ + b₁ (the first pre-activation), shape ``X.shape[:-1] + (h₁,)``."""
+    z = X @ params.kernels[0]
+    return z if params.biases is None else z + params.biases[0]
+
+
+def _tail(params: MLPParams, Z: jax.Array) -> jax.Array:
+    """f from the first pre-activation: aᵀ σ(⋯ σ(σ(Z) K₂ + b₂) ⋯); ``Z (..., h₁)`` → ``(...)``.
+
+    ``_tail(params, _first_layer(params, X))`` is :func:`~mini_adv.nets.apply` (the same
+    operations in the same order).
+    """
+    sigma = get_activation(params.activation)
+    h = sigma(Z)
+    for i, k in enumerate(params.kernels[1:], start=1):
+        h = h @ k
+        if params.biases is not None:
+            h = h + params.biases[i]
+        h = sigma(h)
+    return h @ params.readout
+
+
+def _tail_value_and_grad(params: MLPParams, Z: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(f, g₁)`` with g₁ = ∂f/∂z₁ for every row of ``Z (B, h₁)``; ∇ₓf = g₁ K₁ᵀ."""
+    f, vjp = jax.vjp(lambda z: _tail(params, z), Z)
+    return f, vjp(jnp.ones_like(f))[0]
+
+
+class _Chart:
+    """Coordinates for the iterates of DeepFool and the gradient flow (built at trace time).
+
+    An iterate is x = X + lift(w). Each step adds a multiple of ∇f(x) = g₁ K₁ᵀ, so
+    :meth:`direction` returns, for g₁, the step in chart coordinates ``v``, its image
+    ``u`` = ∇f K₁ in first-layer coordinates (so z₁ moves by the same multiple of u), and
+    ‖∇f‖. Two charts, chosen by the static shapes:
+
+    * *input* (h₁ > d/2): w lives in ℝᵈ, v = ∇f = g₁ K₁ᵀ, u = ∇f K₁: 2·d·h₁ multiply-adds
+      a row and step, what a forward and a backward pass through the first layer cost.
+    * *first layer* (h₁ ≤ d/2): w lives in ℝ^{h₁} with x = X + w K₁ᵀ, v = g₁, u = g₁ M
+      with the Gram matrix M = K₁ᵀ K₁ (d·h₁² once per call), and ‖∇f‖² = ⟨g₁, u⟩: h₁²
+      multiply-adds a row and step instead of 2·d·h₁. Exact up to float rounding, with a
+      relative error of about eps·cond(M) in ‖∇f‖; for a Gaussian K₁ with h₁ ≤ d/2,
+      cond(M) ≤ ((1 + √½)/(1 − √½))² ≈ 34 (Marchenko–Pastur edges), while a square K₁
+      (h₁ = d) has cond(M) of order d² and visibly perturbs long paths such as the flow's,
+      hence the threshold. ‖∇f‖ is exactly 0 where g₁ = 0 or K₁ = 0.
+    """
+
+    def __init__(self, params: MLPParams):
+        self.K = params.kernels[0]
+        d, h1 = self.K.shape
+        self.M = self.K.T @ self.K if 2 * h1 <= d else None
+        self.size = d if self.M is None else h1
+        """Dimension of the chart coordinates w."""
+
+    def direction(self, g1: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        if self.M is None:
+            G = g1 @ self.K.T
+            return G, G @ self.K, jnp.linalg.norm(G, axis=-1)
+        u = g1 @ self.M
+        return g1, u, jnp.sqrt(jnp.maximum(jnp.sum(g1 * u, axis=-1), 0.0))
+
+    def lift(self, w: jax.Array) -> jax.Array:
+        """x − X for chart coordinates w."""
+        return w if self.M is None else w @ self.K.T
+
+    def image(self, w: jax.Array) -> jax.Array:
+        """(x − X) K₁, the move of the first layer, for chart coordinates w: w K₁ or w M."""
+        return w @ (self.K if self.M is None else self.M)
+
+
+# --------------------------------------------------------------------------------------
+# Root finding along a segment: bracketing grid, safeguarded secant, confirmation
+# --------------------------------------------------------------------------------------
+
+def _root_on_line(params: MLPParams, zA: jax.Array, zD: jax.Array, s0: jax.Array,
+                  lo: jax.Array, hi: jax.Array, g_lo: jax.Array, g_hi: jax.Array,
+                  searching: jax.Array, ts: jax.Array | None, walking: jax.Array,
+                  tol: jax.Array, rtol: float, t_max: jax.Array, margin0: jax.Array,
+                  margin1: jax.Array, step_min: jax.Array, max_iter: int, width: int = 4):
+    """First sign change of g(t) = s0·f(z₁ = zA + t zD) along a line, to width max(tol, rtol·hi),
+    with its far end confirmed above rounding noise.
+
+    One loop in which every row is in one of four phases, so the rows share one batched
+    pass through the layers after the first (``width`` points a row and iteration):
+
+    * *walk* (rows in ``walking``): the next ``width`` points of the grid ``ts (K,)`` (t₀ < t₁
+      < ⋯), until the first t_k with g(t_k) < 0; the bracket is then [t_{k−1}, t_k] (t₋₁ = 0
+      with g(0) = ``g_lo``), and the row searches. A row that reaches the end of the grid
+      without a sign change is done, not found.
+    * *search* (rows in ``searching``, with g(lo) ≥ 0 > g(hi), and rows that found their
+      bracket): probes at t_s ∓ τ around the secant (regula falsi) point
+      t_s = lo + (hi − lo)·g(lo)/(g(lo) − g(hi)), with 2τ just below the target width, and
+      at the thirds of [lo, hi]; the new bracket is the first sub-interval of
+      [lo, p₁, …, p₄, hi] whose ends differ in sign. Along a line f of a ReLU network is
+      piecewise linear with few kinks on a short bracket, so the secant point is usually
+      exact and the probes around it end the search at once; the thirds make the bracket
+      shrink at least threefold an iteration whatever f does (bisection halves it).
+    * *confirm*: within a few ulps of the boundary the sign of f is rounding noise (two
+      compilations of f can disagree there by about eps·‖∇f‖·‖x‖), so a narrow bracket is
+      accepted once g(hi) ≤ −(``margin0`` + ``margin1``·hi) (callers pass 4·eps·‖∇f‖·‖x‖
+      and 4·eps·‖∇f‖: a bound of 4·eps·‖∇f‖·‖x + t u‖); otherwise hi is pushed outwards,
+      by max(hi − lo, ``step_min``)·2^c at the c-th push, never past ``t_max``, at most 48
+      times.
+    * *done*: confirmed, or not found (no sign change on the grid, or no confirmation).
 
     Returns:
-        ``(t, x_end, ok, evals)``: the final far end t, the point A + t D, whether it is a
-        confirmed crossing, and the number of function evaluations spent per row.
+        ``(hi, found, evaluations per row)``.
     """
-    eps = jnp.finfo(A.dtype).eps
+    B = zA.shape[0]
+    K = 0 if ts is None else ts.shape[0]
+    j = jnp.arange(width)
+    WALK, SEARCH, CONFIRM, FOUND, NONE = 0, 1, 2, 3, 4
 
-    def opposite(t):
-        return apply(params, A + t[:, None] * D) * f0 < 0
+    def pick(values, onehot):
+        return jnp.sum(jnp.where(onehot, values, 0), axis=1)
 
-    def bisect_cond(state):
-        i, lo, hi = state
-        return (i < max_bisection) & jnp.any(found & (hi - lo > jnp.maximum(tol, rtol * hi)))
+    def probes(lo, hi, g_lo, g_hi):
+        """Four sorted probes of [lo, hi]: the secant point ∓ τ and the thirds."""
+        w = hi - lo
+        denom = g_lo - g_hi
+        frac = jnp.clip(jnp.where(denom > 0, g_lo / jnp.where(denom > 0, denom, 1.0), 0.5),
+                        0.0, 1.0)
+        ts_ = lo + w * frac
+        tau = 0.45 * jnp.maximum(tol, rtol * ts_)
+        a, b = jnp.maximum(ts_ - tau, lo), jnp.minimum(ts_ + tau, hi)
+        c, e = lo + w / 3, lo + 2 * w / 3
+        return jnp.stack([jnp.minimum(a, c), jnp.minimum(jnp.maximum(a, c), jnp.minimum(b, e)),
+                          jnp.maximum(jnp.maximum(a, c), jnp.minimum(b, e)), jnp.maximum(b, e)],
+                         axis=1)
 
-    def bisect_body(state):
-        i, lo, hi = state
-        active = found & (hi - lo > jnp.maximum(tol, rtol * hi))
-        mid = 0.5 * (lo + hi)
-        opp = opposite(mid)
-        return i + 1, jnp.where(active & ~opp, mid, lo), jnp.where(active & opp, mid, hi)
+    def settle(lo, hi, g_hi, pushes):
+        """The phase of a row with a bracket: search on, confirmed, confirming, or given up."""
+        narrow = hi - lo <= jnp.maximum(tol, rtol * hi)
+        sure = g_hi <= -(margin0 + margin1 * hi)
+        give_up = (pushes >= 48) | (hi >= t_max)
+        return jnp.where(~narrow & (pushes == 0), SEARCH,
+                         jnp.where(sure, FOUND, jnp.where(give_up, NONE, CONFIRM)))
 
-    n_bisect, lo, hi = jax.lax.while_loop(bisect_cond, bisect_body, (0, lo, hi))
-    step0 = jnp.maximum(hi - lo, 4 * eps * xnorm)
+    def cond(st):
+        return (st[0] < max_iter) & jnp.any(st[1] < FOUND)
 
-    def confirm_state(i, t):
-        x_end = A + t[:, None] * D
-        f_end = apply(params, x_end)
-        margin = 4 * eps * gnorm * jnp.linalg.norm(x_end, axis=-1)
-        return i, t, x_end, (f_end * f0 < 0) & (jnp.abs(f_end) >= margin)
+    def body(st):
+        i, phase, k, lo, hi, g_lo, g_hi, step0, pushes, n = st
+        walk, search, confirm = phase == WALK, phase == SEARCH, phase == CONFIRM
+        push_to = jnp.minimum(hi + step0 * 2.0 ** pushes.astype(hi.dtype), t_max)
+        P = jnp.where(confirm[:, None], push_to[:, None], probes(lo, hi, g_lo, g_hi))
+        if K:   # walking rows evaluate the next grid points instead
+            idx = k[:, None] + j[None, :]
+            P = jnp.where(walk[:, None], ts[jnp.minimum(idx, K - 1)], P)
+        g = s0[:, None] * _tail(params, zA[:, None, :] + P[:, :, None] * zD[:, None, :])
+        # the first sub-interval of [lo, p₁, …, p₄, hi] whose ends differ in sign: its right
+        # end is the leftmost point with g < 0 (hi if none), its left end the point before
+        opp = g < 0
+        if K:
+            opp = opp & ((idx < K) | ~walk[:, None])
+        first = jnp.min(jnp.where(opp, j, width), axis=1)
+        hit = first < width
+        at_first, before = j[None, :] == first[:, None], j[None, :] == first[:, None] - 1
+        left = before | (~hit[:, None] & (j == width - 1))
+        new_lo = jnp.where(first > 0, pick(P, left), lo)
+        new_glo = jnp.where(first > 0, pick(g, left), g_lo)
+        new_hi = jnp.where(hit, pick(P, at_first), hi)
+        new_ghi = jnp.where(hit, pick(g, at_first), g_hi)
+        # confirming rows: hi moves to the pushed point, whatever the sign there
+        new_lo, new_glo = jnp.where(confirm, lo, new_lo), jnp.where(confirm, g_lo, new_glo)
+        new_hi, new_ghi = jnp.where(confirm, push_to, new_hi), jnp.where(confirm, g[:, 0], new_ghi)
+        if K:   # a walking row without a sign change moves on to its last valid grid point
+            last = j[None, :] == jnp.clip(K - 1 - k, 0, width - 1)[:, None]
+            stay = walk & ~hit
+            new_lo = jnp.where(stay, pick(P, last), new_lo)
+            new_glo = jnp.where(stay, pick(g, last), new_glo)
+            new_hi, new_ghi = jnp.where(stay, hi, new_hi), jnp.where(stay, g_hi, new_ghi)
+            k = k + width * walk
+        move = walk | search | confirm
+        lo, hi = jnp.where(move, new_lo, lo), jnp.where(move, new_hi, hi)
+        g_lo, g_hi = jnp.where(move, new_glo, g_lo), jnp.where(move, new_ghi, g_hi)
+        step0 = jnp.where(confirm, step0, jnp.maximum(hi - lo, step_min))  # first push: the width
+        pushes = pushes + confirm
+        phase = jnp.where(search | confirm | (walk & hit), settle(lo, hi, g_hi, pushes), phase)
+        if K:
+            phase = jnp.where(walk & ~hit, jnp.where(k >= K, NONE, WALK), phase)
+        return i + 1, phase, k, lo, hi, g_lo, g_hi, step0, pushes, n + width * move
 
-    def confirm_cond(state):
-        i, t, _, ok = state
-        return (i < 48) & jnp.any(found & ~ok & (t < t_max))
-
-    def confirm_body(state):
-        i, t, _, ok = state
-        push = found & ~ok & (t < t_max)
-        return confirm_state(i + 1, jnp.where(push, jnp.minimum(t + step0 * 2.0**i, t_max), t))
-
-    n_confirm, t, x_end, ok = jax.lax.while_loop(confirm_cond, confirm_body, confirm_state(0, hi))
-    return t, x_end, found & ok, n_bisect + n_confirm + 1
+    zeros = jnp.zeros((B,), jnp.int32)
+    phase = jnp.where(walking, WALK, jnp.where(searching, settle(lo, hi, g_hi, zeros), NONE))
+    init = (jnp.asarray(0), phase, zeros, lo, hi, g_lo, g_hi, jnp.maximum(hi - lo, step_min),
+            zeros, zeros)
+    _, phase, _, _, hi, _, _, _, _, n = jax.lax.while_loop(cond, body, init)
+    return hi, phase == FOUND, n
 
 
 # --------------------------------------------------------------------------------------
 # Ray flip distance (chapter 1)
 # --------------------------------------------------------------------------------------
 
-@partial(jax.jit, static_argnames=("grid_size", "max_bisection"))
+@partial(jax.jit, static_argnames=("grid_size", "max_bisection", "grid_chunk"))
 def ray_flip_kernel(params: MLPParams, X: jax.Array, U: jax.Array, max_distance: jax.Array,
                     rtol: float = 1e-6, min_fraction: float = 1e-4, grid_size: int = 64,
                     max_bisection: int = 60, f_clean: jax.Array | None = None,
-                    grad_norm: jax.Array | None = None) -> AttackResult:
+                    grad_norm: jax.Array | None = None, grid_chunk: int = 4) -> AttackResult:
     """Pure kernel of :func:`ray_flip_distance` (no input checks; vmap it over networks).
 
     ``f_clean`` (B,) and ``grad_norm`` (B,) = ‖∇f(x)‖ may be passed when the caller has them
-    already; otherwise they are computed here.
+    already; otherwise they are computed here. ``grid_chunk`` points a row are evaluated per
+    pass of :func:`_root_on_line` (grid points, then search probes); the loop is capped at
+    ``grid_size + 2·max_bisection`` passes (the search shrinks a bracket at least threefold a
+    pass, so the cap is never reached in practice).
     """
-    f0 = apply(params, X) if f_clean is None else f_clean
     U, unorm = _unit(U)
-    has_dir = unorm > 0
+    zA, zD = _first_layer(params, X), U @ params.kernels[0]
+    if grad_norm is None:
+        f, g1 = _tail_value_and_grad(params, zA)
+        grad_norm = jnp.linalg.norm(g1 @ params.kernels[0].T, axis=-1)
+    else:
+        f = _tail(params, zA) if f_clean is None else f_clean
+    f0 = f if f_clean is None else f_clean
+    gnorm = grad_norm
+    return _ray_search(params, X, U, zA, zD, f0, gnorm, unorm > 0, max_distance, rtol,
+                       min_fraction, grid_size, max_bisection, grid_chunk)
+
+
+def _ray_search(params: MLPParams, X: jax.Array, U: jax.Array, zA: jax.Array, zD: jax.Array,
+                f0: jax.Array, gnorm: jax.Array, has_dir: jax.Array, max_distance: jax.Array,
+                rtol: float, min_fraction: float, grid_size: int, max_bisection: int,
+                grid_chunk: int) -> AttackResult:
+    """The ray search of :func:`ray_flip_distance` along unit rows ``U``, given the first
+    layer at the start (``zA`` = X K₁ + b₁) and along the ray (``zD`` = U K₁)."""
+    s0 = jnp.sign(f0)
     usable = has_dir & (f0 != 0)
     B = X.shape[0]
     ts = max_distance * jnp.geomspace(min_fraction, 1.0, grid_size)
 
-    # 1. Bracket: walk a geometric grid t_k until the sign changes (t_0 tiny, t_K = budget).
-    def bracket_cond(state):
-        k, _, _, found = state
-        return (k < grid_size) & jnp.any(usable & ~found)
-
-    def bracket_body(state):
-        k, lo, hi, found = state
-        t = jnp.full((B,), ts[k])
-        new = (apply(params, X + t[:, None] * U) * f0 < 0) & usable & ~found
-        return k + 1, jnp.where(found | new, lo, t), jnp.where(new, t, hi), found | new
-
-    zeros = jnp.zeros((B,), X.dtype)
-    n_grid, lo, hi, found = jax.lax.while_loop(
-        bracket_cond, bracket_body, (0, zeros, jnp.full((B,), max_distance, X.dtype),
-                                     jnp.zeros((B,), bool)))
-
-    # 2.–3. Bisect [lo, hi] to relative width rtol, then confirm the far end.
-    gnorm = (jnp.linalg.norm(value_and_input_grad_kernel(params, X)[1], axis=-1)
-             if grad_norm is None else grad_norm)
+    # 1.–3. Walk a geometric grid t_k (t_0 tiny, t_K = budget) until the sign changes,
+    # shrink that bracket to relative width rtol (secant search on the first layer's line)
+    # and confirm its far end above rounding noise.
     xnorm = jnp.linalg.norm(X, axis=-1)
-    t, x_end, ok, n_evals = _locate_crossing(
-        params, X, U, lo, hi, jnp.full((B,), max_distance, X.dtype), found, f0, gnorm,
-        xnorm, jnp.finfo(X.dtype).eps * xnorm, max_bisection, rtol=rtol)
-    x_adv = jnp.where(ok[:, None], x_end, X)
-    return finalize(params, X, x_adv, f0, usable, ~has_dir,
-                    steps=jnp.full((B,), n_grid) + jnp.where(found, n_evals, 0))
+    eps = jnp.finfo(X.dtype).eps
+    zeros = jnp.zeros((B,), X.dtype)
+    T = jnp.full((B,), max_distance, X.dtype)
+    hi, found, n_line = _root_on_line(
+        params, zA, zD, s0, zeros, T, jnp.abs(f0), zeros, jnp.zeros((B,), bool),
+        ts.astype(X.dtype), usable, eps * xnorm, rtol, T, 4 * eps * gnorm * xnorm, 4 * eps * gnorm,
+        4 * eps * xnorm, grid_size + 2 * max_bisection, grid_chunk)
+    # 4. Verify on the returned array: the network itself, evaluated there.
+    x_end = X + hi[:, None] * U
+    f_end = apply(params, x_end)
+    ok = found & (f_end * f0 < 0)
+    return finalize(params, X, jnp.where(ok[:, None], x_end, X), f0, usable, ~has_dir,
+                    steps=n_line + 1, f_adv=jnp.where(ok, f_end, f0))
 
 
 def _check_positive(name: str, value: object, *, integer: bool = False, minimum: float = 0.0,
@@ -272,10 +432,17 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
 
     Algorithm: walk a geometric grid t_k = T · r^{k−K} (r > 1, from 10⁻⁴T to T) until the
     sign changes, which brackets the first crossing (up to crossings closer than one grid
-    step), then bisect the bracket to width ``rtol``·t* (relative to the crossing itself,
-    however close to x it lies). ``x_adv`` is the end of the bracket on the far side, confirmed on the returned array with |f(x_adv)| above a
-    rounding-noise margin 4·eps·‖∇f(x)‖·‖x_adv‖ (pushed outwards if needed, by about
-    eps·‖x‖), so every reported flip is a sign change that any re-evaluation reproduces.
+    step), then shrink the bracket by a safeguarded secant search to width ``rtol``·t*
+    (relative to the crossing itself, however close to x it lies): f is piecewise linear
+    along the ray, so the secant point is usually exact, and search and confirmation
+    together take two to five batched passes of four points (measured on the reference
+    network of ``benchmarks/run.py``) where bisection takes about 17 sequential
+    evaluations (:func:`_root_on_line`). Points on the ray are
+    evaluated from the first layer's line z₁(x) + t·(uK₁), so that each costs only the layers
+    after the first. ``x_adv`` is the end of the bracket on the far side, confirmed on the
+    returned array with |f(x_adv)| above a rounding-noise margin 4·eps·‖∇f(x)‖·‖x_adv‖
+    (pushed outwards if needed, by about eps·‖x‖), so every reported flip is a sign change
+    that any re-evaluation reproduces.
 
     This is the measurement behind chapter 1: along the gradient direction the distance is
     about |f(x)|/‖∇f(x)‖ ≈ ‖x‖/√d, along a random direction it is √d times larger or
@@ -310,6 +477,65 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
     _check_positive("grid_size", grid_size, integer=True, minimum=2, strict=False)
     return ray_flip_kernel(params, X, U, jnp.asarray(max_distance, X.dtype), rtol=rtol,
                            grid_size=grid_size)
+
+
+@partial(jax.jit, static_argnames=("grid_size", "max_bisection", "grid_chunk"))
+def gradient_ray_flip_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Array,
+                             rtol: float = 1e-6, grid_size: int = 64, max_bisection: int = 60,
+                             grid_chunk: int = 4) -> AttackResult:
+    """Pure kernel of :func:`gradient_ray_flip` (no input checks; vmap it over networks).
+
+    One forward and backward pass give f(x) and ∇f(x) = g₁ K₁ᵀ; the ray's image in the
+    first layer, u K₁ = −sign(f) ∇f K₁/‖∇f‖, costs one more d·h₁ product, and then every
+    point on the ray costs only the layers after the first.
+    """
+    z = _first_layer(params, X)
+    f0, g1 = _tail_value_and_grad(params, z)
+    G = g1 @ params.kernels[0].T
+    gn = jnp.linalg.norm(G, axis=-1)
+    has_dir = gn > 0
+    U = jnp.where(has_dir, -jnp.sign(f0) / jnp.where(has_dir, gn, 1.0), 0.0)[:, None] * G
+    return _ray_search(params, X, U, z, U @ params.kernels[0], f0, gn, has_dir, max_distance,
+                       rtol, 1e-4, grid_size, max_bisection, grid_chunk)
+
+
+def gradient_ray_flip(net: Network, X: jax.Array, *, max_distance: float | None = None,
+                      rtol: float = 1e-6, grid_size: int = 64) -> AttackResult:
+    """One gradient evaluation, then the exact first flip along the gradient ray.
+
+        t*(x) = inf{ t ∈ (0, T] : f(x) · f(x − t sign(f(x)) ∇f(x)/‖∇f(x)‖) < 0 }
+
+    The same search as :func:`ray_flip_distance` with the direction u = −sign(f)∇f/‖∇f‖
+    (:func:`~mini_adv.gradients.flip_direction`), in one kernel: where a single adaptive
+    :func:`gradient_step` guesses t ≈ |f|/‖∇f‖, this finds the first sign change along the
+    same ray to relative accuracy ``rtol``. Chapter 1 predicts t* ≈ |f|/‖∇f‖ ≈ ‖x‖/√d
+    for random networks (Bartlett, Bubeck & Cherapanamjeri 2021).
+
+    Args:
+        net: a :class:`~mini_adv.nets.RandomMLP` or :class:`~mini_adv.nets.MLPParams`.
+        X: ``(B, d)`` inputs.
+        max_distance: the budget T > 0 (default: twice the largest ‖x‖ in the batch).
+        rtol: width of the final bracket relative to its far end, in (0, 1).
+        grid_size: number of grid points K ≥ 2 of the bracketing walk.
+
+    Returns:
+        :class:`AttackResult` as :func:`ray_flip_distance` returns it; rows with ∇f(x) = 0
+        have status ``ZERO_DIRECTION``.
+
+    Raises:
+        ValueError: for a shape mismatch, non-finite inputs, a non-positive budget,
+            ``rtol`` outside (0, 1) or ``grid_size`` < 2.
+    """
+    params = as_params(net)
+    X = check_batch(params, X)
+    if max_distance is None:
+        max_distance = 2.0 * float(jnp.max(jnp.linalg.norm(X, axis=-1)))
+    _check_positive("max_distance", max_distance)
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must lie in (0, 1), got {rtol!r}")
+    _check_positive("grid_size", grid_size, integer=True, minimum=2, strict=False)
+    return gradient_ray_flip_kernel(params, X, jnp.asarray(max_distance, X.dtype), rtol=rtol,
+                                    grid_size=grid_size)
 
 
 # --------------------------------------------------------------------------------------
@@ -395,52 +621,86 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
                          step_fraction: float = 0.1, min_step: float = 1e-3,
                          max_steps: int = 1000, rtol: float = 1e-6,
                          max_bisection: int = 60) -> AttackResult:
-    """Pure kernel of :func:`gradient_flow` (no input checks; vmap it over networks)."""
-    B = X.shape[0]
-    f0, G0 = value_and_input_grad_kernel(params, X)
-    s0 = jnp.sign(f0)
-    gn0 = jnp.linalg.norm(G0, axis=-1)
-    usable = (gn0 > 0) & (f0 != 0)
-    r0 = jnp.abs(f0) / jnp.where(gn0 > 0, gn0, 1.0)        # linearised distance at x0
-    h_min = min_step * r0
-    eps = jnp.finfo(X.dtype).eps
+    """Pure kernel of :func:`gradient_flow` (no input checks; vmap it over networks).
 
-    # state: k, x (current point), x_prev, f, G, length (to x), active, crossed, stuck, steps
+    The Euler steps of :func:`flow_step`, carried in the coordinates of :class:`_Chart`
+    (each step costs one pass through the layers after the first, forward and backward,
+    plus 2·h₁² multiply-adds a row for the first layer in the first-layer chart, ‖∇f‖ and
+    the new z₁ = z₁(x₀) + wM, or 2·d·h₁ in the input chart); the crossing on the last segment is
+    located by :func:`_root_on_line` on the first layer's line and confirmed on the
+    returned point. ``2·max_bisection`` caps the search's passes.
+    """
+    B = X.shape[0]
+    chart = _Chart(params)
+    eps = jnp.finfo(X.dtype).eps
+    b1 = 0.0 if params.biases is None else params.biases[0]
+    z0 = _first_layer(params, X)
+    zeros, false = jnp.zeros((B,), X.dtype), jnp.zeros((B,), bool)
+
+    # Each iteration evaluates f and ∇f at the current point x_k (k = 0: the input), then
+    # takes the Euler step from it; rows that are done take steps of length 0.
     def cond(st):
-        return (st[0] < max_steps) & jnp.any(st[6])
+        return (st["k"] == 0) | ((st["k"] <= max_steps) & jnp.any(st["active"]))
 
     def body(st):
-        k, x, x_prev, f, G, length, active, crossed, stuck, steps = st
-        x_new, h = flow_step(x, f, G, s0, h_min, step_fraction, max_distance - length)
-        f_new, G_new = value_and_input_grad_kernel(params, x_new)
-        upd = active[:, None]
+        k, first = st["k"], st["k"] == 0
+        f, g1 = _tail_value_and_grad(params, st["z"])
+        v, u, gn = chart.direction(g1)
+        f0, gn0 = jnp.where(first, f, st["f0"]), jnp.where(first, gn, st["gn0"])
+        s0 = jnp.sign(f0)
         # a crossing counts once f is clearly across: within a few ulps of {f = 0} its sign
         # is rounding noise, and the flow simply takes another (minimum) step
-        margin = 4 * eps * gn0 * jnp.linalg.norm(x_new, axis=-1)
-        cross_now = active & (f_new * s0 < -margin)
-        length_new = jnp.where(active, length + h, length)
-        dead = active & ~cross_now & (jnp.linalg.norm(G_new, axis=-1) == 0)
-        out_of_budget = active & (length_new >= max_distance)
-        return (k + 1, jnp.where(upd, x_new, x), jnp.where(upd, x, x_prev),
-                jnp.where(active, f_new, f), jnp.where(upd, G_new, G), length_new,
-                active & ~cross_now & ~dead & ~out_of_budget, crossed | cross_now,
-                stuck | dead, steps + active)
+        active = st["active"]
+        cross = active & (f * s0 < -4 * eps * gn0 * jnp.sqrt(st["xn2"]))
+        dead = active & ~cross & (gn == 0)
+        out = active & (st["length"] >= max_distance)
+        active = jnp.where(first, (gn > 0) & (f != 0), active & ~cross & ~dead & ~out)
+        active = active & (k < max_steps)
+        # the step h = min(max(α|f|/‖∇f‖, h_min), budget left), x ← x + c∇f, c = −sign(f₀)h/‖∇f‖
+        safe = jnp.where(gn > 0, gn, 1.0)
+        h_min = jnp.where(first, min_step * jnp.abs(f) / safe, st["h_min"])
+        h = jnp.minimum(jnp.maximum(step_fraction * jnp.abs(f) / safe, h_min),
+                        max_distance - st["length"])
+        c = jnp.where(active, -s0 * h / safe, 0.0)
+        z, a2 = st["z"], active[:, None]
+        # ‖x + c∇f‖² = ‖x‖² + 2c⟨xK₁, g₁⟩ + c²‖∇f‖²  (⟨x, g₁K₁ᵀ⟩ = ⟨xK₁, g₁⟩)
+        xn2 = jnp.maximum(st["xn2"] + 2 * c * jnp.sum((z - b1) * g1, axis=-1) + (c * gn) ** 2,
+                          0.0)
+        # the first layer at the new point is formed afresh from w (not z + c·u), so that
+        # float rounding does not accumulate over the path's many steps
+        w = st["w"] + c[:, None] * v
+        return dict(k=k + 1, w=w, z=z0 + chart.image(w),
+                    w_prev=jnp.where(a2, st["w"], st["w_prev"]), z_prev=jnp.where(a2, z, st["z_prev"]),
+                    f=f, f_prev=jnp.where(active, f, st["f_prev"]), f0=f0, gn0=gn0, h_min=h_min,
+                    xn2=xn2, length=st["length"] + jnp.where(active, h, 0.0), active=active,
+                    crossed=st["crossed"] | cross, stuck=st["stuck"] | dead | (first & (gn == 0)),
+                    steps=st["steps"] + active)
 
-    zeros = jnp.zeros((B,), X.dtype)
-    init = (0, X, X, f0, G0, zeros, usable, jnp.zeros((B,), bool), jnp.zeros((B,), bool),
-            jnp.zeros((B,), jnp.int32))
-    _, x, x_prev, _, _, length, _, crossed, stuck, steps = jax.lax.while_loop(cond, body, init)
+    w0 = jnp.zeros((B, chart.size), X.dtype)
+    st = jax.lax.while_loop(cond, body, dict(
+        k=0, w=w0, z=z0, w_prev=w0, z_prev=z0, f=zeros, f_prev=zeros, f0=zeros, gn0=zeros,
+        h_min=zeros, xn2=jnp.sum(X * X, axis=-1), length=zeros, active=false, crossed=false,
+        stuck=false, steps=jnp.zeros((B,), jnp.int32)))
+    f0, gn0, length, crossed = st["f0"], st["gn0"], st["length"], st["crossed"]
+    s0 = jnp.sign(f0)
 
-    # Locate the crossing on the last segment [x_prev, x] by bisection, then confirm it.
-    seg, seg_len = _unit(x - x_prev)
+    # Locate the crossing on the last segment [x_prev, x], then confirm it.
+    x_prev = X + chart.lift(st["w_prev"])
+    seg, seg_len = _unit(X + chart.lift(st["w"]) - x_prev)
+    zD = (st["z"] - st["z_prev"]) / jnp.where(seg_len > 0, seg_len, 1.0)[:, None]
     length_prev = length - seg_len
-    t, x_end, ok, _ = _locate_crossing(
-        params, x_prev, seg, zeros, seg_len, max_distance - length_prev, crossed, f0, gn0,
-        jnp.linalg.norm(X, axis=-1), rtol * (length_prev + seg_len), max_bisection)
-    x_adv = jnp.where(ok[:, None], x_end, X)
-    path = jnp.where(ok, length_prev + t, 0.0)
-    return finalize(params, X, x_adv, f0, usable, ~(gn0 > 0) | stuck, path_length=path,
-                    steps=steps)
+    xn = jnp.linalg.norm(x_prev, axis=-1)
+    t, ok, _ = _root_on_line(params, st["z_prev"], zD, s0, zeros, seg_len, s0 * st["f_prev"],
+                             s0 * st["f"], crossed, None, jnp.zeros((B,), bool), rtol * length, 0.0,
+                             max_distance - length_prev, 4 * eps * gn0 * xn, 4 * eps * gn0,
+                             4 * eps * xn, 2 * max_bisection)
+    x_end = x_prev + t[:, None] * seg
+    f_end = apply(params, x_end)
+    ok = ok & (f_end * f0 < 0)
+    usable = (gn0 > 0) & (f0 != 0)
+    return finalize(params, X, jnp.where(ok[:, None], x_end, X), f0, usable,
+                    ~(gn0 > 0) | st["stuck"], path_length=jnp.where(ok, length_prev + t, 0.0),
+                    steps=st["steps"], f_adv=jnp.where(ok, f_end, f0))
 
 
 def gradient_flow(net: Network, X: jax.Array, *, max_distance: float | None = None,
@@ -462,7 +722,7 @@ def gradient_flow(net: Network, X: jax.Array, *, max_distance: float | None = No
     so the steps shrink as the boundary nears and the path is followed finely where it
     matters; the floor h_min makes the path cross instead of creeping up on {f = 0}.
     At the first step whose end has the opposite sign, the crossing is located on that last
-    straight segment by bisection (relative accuracy ``rtol`` of the path length) and
+    straight segment by a secant search (relative accuracy ``rtol`` of the path length) and
     confirmed above float rounding noise, as in :func:`ray_flip_distance`.
 
     Args:
@@ -556,34 +816,50 @@ def gradient_flow_path(net: Network, x: jax.Array, *, n_steps: int = 400,
 @partial(jax.jit, static_argnames=("max_iter",))
 def deepfool_kernel(params: MLPParams, X: jax.Array, overshoot: float = 0.02,
                     max_iter: int = 50, stability: float = 1e-4) -> AttackResult:
-    """Pure kernel of :func:`deepfool` (no input checks; vmap it over networks)."""
-    B = X.shape[0]
-    f0, G0 = value_and_input_grad_kernel(params, X)
-    s0 = jnp.sign(f0)
-    gn0 = jnp.linalg.norm(G0, axis=-1)
-    usable = (gn0 > 0) & (f0 != 0)
+    """Pure kernel of :func:`deepfool` (no input checks; vmap it over networks).
 
+    The iterates are carried in the coordinates of :class:`_Chart`: an iteration costs one
+    pass through the layers after the first, forward and backward, plus h₁² (or 2·d·h₁)
+    multiply-adds a row for the first layer; the final point is formed in input space once
+    and re-evaluated there.
+    """
+    B = X.shape[0]
+    chart = _Chart(params)
+    zX = _first_layer(params, X)
+    scale = 1.0 + overshoot
+    zeros, false = jnp.zeros((B,), X.dtype), jnp.zeros((B,), bool)
+
+    # Each iteration evaluates f and ∇f at x_k = X + (1 + overshoot) Σ_{j<k} r_j (k = 0: the
+    # input), stops the rows that flipped, and adds r_k to the others.
     def cond(st):
-        return (st[0] < max_iter) & jnp.any(st[4])
+        return (st["k"] == 0) | ((st["k"] <= max_iter) & jnp.any(st["active"]))
 
     def body(st):
-        k, x, r_tot, steps, active, stuck, f, G = st
-        D, gn = _unit(G)
-        r = (jnp.abs(f) / jnp.where(gn > 0, gn, 1.0) + stability)[:, None] * (-s0[:, None] * D)
-        r_tot = jnp.where(active[:, None], r_tot + r, r_tot)
-        x = jnp.where(active[:, None], X + (1.0 + overshoot) * r_tot, x)
-        f_new, G_new = value_and_input_grad_kernel(params, x)
-        done = f_new * s0 < 0
-        dead = active & ~done & (jnp.linalg.norm(G_new, axis=-1) == 0)
-        return (k + 1, x, r_tot, steps + active, active & ~done & ~dead, stuck | dead,
-                jnp.where(active, f_new, f), jnp.where(active[:, None], G_new, G))
+        k, first = st["k"], st["k"] == 0
+        f, g1 = _tail_value_and_grad(params, zX + scale * st["s_tot"])
+        v, u, gn = chart.direction(g1)
+        f0 = jnp.where(first, f, st["f0"])
+        s0 = jnp.sign(f0)
+        active = st["active"]
+        dead = active & (f * s0 >= 0) & (gn == 0)
+        active = jnp.where(first, (gn > 0) & (f != 0), active & (f * s0 >= 0) & ~dead)
+        active = active & (k < max_iter)
+        # r = −sign(f₀)(|f|/‖∇f‖ + stability) ∇f/‖∇f‖
+        safe = jnp.where(gn > 0, gn, 1.0)
+        c = jnp.where(active, -s0 * (jnp.abs(f) / safe + stability) / safe, 0.0)
+        return dict(k=k + 1, r_tot=st["r_tot"] + c[:, None] * v, s_tot=st["s_tot"] + c[:, None] * u,
+                    f0=f0, gn0=jnp.where(first, gn, st["gn0"]), active=active,
+                    stuck=st["stuck"] | dead, steps=st["steps"] + active)
 
-    init = (0, X, jnp.zeros_like(X), jnp.zeros((B,), jnp.int32), usable,
-            jnp.zeros((B,), bool), f0, G0)
-    _, x, _, steps, _, stuck, _, _ = jax.lax.while_loop(cond, body, init)
-    flipped = apply(params, x) * f0 < 0
-    x_adv = jnp.where(flipped[:, None], x, X)
-    return finalize(params, X, x_adv, f0, usable, ~(gn0 > 0) | stuck, steps=steps)
+    st = jax.lax.while_loop(cond, body, dict(
+        k=0, r_tot=jnp.zeros((B, chart.size), X.dtype), s_tot=jnp.zeros_like(zX), f0=zeros,
+        gn0=zeros, active=false, stuck=false, steps=jnp.zeros((B,), jnp.int32)))
+    f0, gn0 = st["f0"], st["gn0"]
+    x = X + scale * chart.lift(st["r_tot"])
+    f_x = apply(params, x)
+    flipped = f_x * f0 < 0
+    return finalize(params, X, jnp.where(flipped[:, None], x, X), f0, (gn0 > 0) & (f0 != 0),
+                    ~(gn0 > 0) | st["stuck"], steps=st["steps"], f_adv=jnp.where(flipped, f_x, f0))
 
 
 def deepfool(net: Network, X: jax.Array, *, overshoot: float = 0.02,

@@ -787,7 +787,7 @@ def flip_distances(net: Network, X: Any, y: Any, *, max_distance: float | None =
     """Minimal flip distance of every training point along −y_i û and along its gradient.
 
     Both are first sign changes along a straight ray, measured by
-    :func:`mini_adv.attacks.ray_flip_distance` (geometric bracketing, bisection, a
+    :func:`mini_adv.attacks.ray_flip_distance` (geometric bracketing, secant search, a
     confirmed crossing). Vardi, Yehudai & Shamir (2022): at a KKT point on nearly orthogonal
     data, the first is O(‖x‖/√n); in the symmetric idealisation (balanced classes, exactly
     orthogonal points of equal norm, all on the margin) it is exactly ‖x‖/√n, while along

@@ -6,7 +6,8 @@ O(‖x‖/√d), reached by the normalised gradient flow (:func:`mini_adv.attack
 The proof does not give the constant; this module measures it:
 
 * :func:`measure_flow` runs the flow from many inputs on many independent networks at once
-  (the attack kernel is ``jax.vmap``-ed over a stack of networks) and returns relative
+  (the attack kernel runs on a stack of networks through
+  :func:`mini_adv.parallel.map_networks`) and returns relative
   flip distances ‖δ‖/‖x‖, the linearised prediction |f|/(‖∇f‖‖x‖), path lengths and
   statuses, with every flip re-checked in float64;
 * :func:`sweep_dimension` repeats it over d with :func:`shrinking_widths`, and
@@ -33,6 +34,7 @@ from mini_adv.attacks import (AttackResult, Status, deepfool_kernel, gradient_fl
 from mini_adv.data import _check_size, sphere
 from mini_adv.gradients import flip_direction_from, value_and_input_grad_kernel
 from mini_adv.nets import MLPParams, Network, as_params, check_batch, init_params
+from mini_adv.parallel import map_networks
 from mini_adv.rmt import fit_power_law
 from mini_adv.runtime import progress
 
@@ -133,14 +135,15 @@ class FlowMeasurement:
 
 
 def _flow_kernel(max_factor: float) -> Callable[[MLPParams, jax.Array], AttackResult]:
-    """vmap of the flow kernel over a stack of networks, with the budget max_factor·‖x‖."""
+    """The flow kernel on one network with the budget max_factor·‖x‖, with the linearised
+    distance and ‖x‖ (run on a stack of networks by :func:`~mini_adv.parallel.map_networks`)."""
     def one(params: MLPParams, X: jax.Array) -> tuple[AttackResult, jax.Array, jax.Array]:
         nx = jnp.linalg.norm(X, axis=-1)
         f, g = value_and_input_grad_kernel(params, X)
         gn = jnp.linalg.norm(g, axis=-1)
         lin = jnp.where(gn > 0, jnp.abs(f) / jnp.where(gn > 0, gn, 1.0), jnp.inf) / nx
         return gradient_flow_kernel(params, X, max_factor * jnp.max(nx)), lin, nx
-    return jax.jit(jax.vmap(one))
+    return one
 
 
 _FLOW_KERNELS: dict[float, Callable] = {}
@@ -155,6 +158,8 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
     and independent of the weights (the theorem's setting). All networks run in one jitted,
     vmapped call of :func:`~mini_adv.attacks.gradient_flow_kernel`, with a path budget of
     ``max_factor``·‖x‖. Every flip is then re-checked in float64.
+    All networks run through :func:`~mini_adv.parallel.map_networks` (one vmapped call for
+    small networks, else one call per network; sharded over all local devices).
 
     Raises:
         ValueError: for invalid widths, counts or budget.
@@ -168,7 +173,7 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
     d = params.widths[0]
     X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
     kernel = _FLOW_KERNELS.setdefault(float(max_factor), _flow_kernel(float(max_factor)))
-    res, lin, nx = kernel(params, X)
+    res, lin, nx = map_networks(kernel, params, X)
     verified = verify_float64(params, X, res.x_adv)
     nx = np.asarray(nx)
     flipped = np.asarray(res.flipped)

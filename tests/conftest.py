@@ -102,6 +102,13 @@ def screenshots(public_site: Site) -> pathlib.Path:
     return folder
 
 
-def pytest_terminal_summary(terminalreporter):
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print each chapter's execution time after a run that built the book (tests/test_book.py),
+    and where the browser test saved its screenshots."""
+    lines = getattr(config, "_mini_adv_chapter_times", None)
+    if lines:
+        terminalreporter.section("chapter execution times (clean build)")
+        for line in lines:
+            terminalreporter.write_line(line)
     for folder in _SCREENSHOT_DIRS:
         terminalreporter.write_line(f"browser screenshots (one per page and edition): {folder}")

@@ -120,7 +120,8 @@ def test_bad_shapes_and_nan():
 # The gradient attacks of chapter 3: gradient_step, gradient_flow, deepfool, pgd_l2
 # ---------------------------------------------------------------------------------------
 
-from mini_adv.attacks import deepfool, gradient_flow, gradient_flow_path, gradient_step, pgd_l2  # noqa: E402
+from mini_adv.attacks import (deepfool, gradient_flow, gradient_flow_path, gradient_ray_flip,  # noqa: E402
+                              gradient_step, pgd_l2)
 
 
 def x64():
@@ -139,6 +140,7 @@ ATTACKS = {
     "pgd": lambda p, X: pgd_l2(p, X, eps=0.3 * math.sqrt(X.shape[-1]), steps=20),
     "ray_grad": lambda p, X: ray_flip_distance(p, X, flip_direction(p, X),
                                                max_distance=2 * math.sqrt(X.shape[-1])),
+    "gradient_ray": lambda p, X: gradient_ray_flip(p, X, max_distance=2 * math.sqrt(X.shape[-1])),
 }
 NETS = {  # (widths, keyword arguments of init_params)
     "relu_shrinking": ([48, 24, 6], {}),
@@ -174,7 +176,7 @@ def test_every_attack_reports_true_norms_and_verified_flips(attack, net, fresh_k
         assert res.flipped.mean() > 0.5, "a search along ∇f flips most inputs of a random network"
 
 
-@pytest.mark.parametrize("method", ["flow", "ray_grad"])
+@pytest.mark.parametrize("method", ["flow", "ray_grad", "gradient_ray"])
 def test_minimal_norm_methods_recover_the_linear_distance_in_float64(method, fresh_key):
     """Minimal-norm methods return |f|/‖∇f‖ for f(x) = ⟨w, x⟩ to 1e-5 relative (float64)."""
     with x64():
@@ -374,3 +376,45 @@ def test_bad_inputs_raise(attack):
         ATTACKS[attack](p, jnp.ones((2, 4)).at[1, 2].set(jnp.nan))
     with pytest.raises(ValueError, match="expected a network"):
         ATTACKS[attack]("not a network", jnp.ones((2, 4)))
+
+
+def test_gradient_ray_flip_is_the_ray_search_along_the_gradient(fresh_key):
+    """The one-kernel gradient ray returns the first flip of ray_flip_distance along
+    flip_direction, up to the bracket width (rtol 1e-6) and float32 rounding of the two
+    ways of forming the ray's first layer."""
+    k1, k2 = jax.random.split(fresh_key)
+    d = 96
+    p = nets.init_params(k1, [d, 64])
+    X = data.sphere(k2, 128, d)
+    a = ray_flip_distance(p, X, flip_direction(p, X), max_distance=2 * math.sqrt(d))
+    b = gradient_ray_flip(p, X)
+    both = np.asarray(a.flipped & b.flipped)
+    assert np.mean(np.asarray(a.flipped == b.flipped)) > 0.97 and both.mean() > 0.5
+    # 40 fresh seeds: median relative difference 2e-7, largest 3e-6 except where the ray
+    # touches the boundary twice within rounding (then either crossing is a valid answer)
+    rel = np.abs(np.asarray(a.distance - b.distance))[both] / np.asarray(a.distance)[both]
+    assert np.median(rel) < 1e-5 and np.mean(rel < 1e-4) > 0.97
+
+
+def test_deepfool_first_layer_chart_matches_the_input_space_iteration(fresh_key):
+    """DeepFool carried in first-layer coordinates (h₁ ≤ d) takes the same steps as the
+    plain iteration x_{k+1} = x₀ + (1 + o) Σ r_k in input space (float64)."""
+    with x64():
+        k1, k2 = jax.random.split(fresh_key)
+        p = nets.init_params(k1, [40, 24, 8])
+        p = jax.tree.map(lambda a: a.astype(jnp.float64), p)
+        X = data.sphere(k2, 32, 40).astype(jnp.float64)
+        res = deepfool(p, X)
+        f0, _ = nets.apply(p, X), None
+        x, r_tot = X, jnp.zeros_like(X)
+        active = jnp.ones(32, bool)
+        for _ in range(50):
+            f, g = jax.vmap(jax.value_and_grad(lambda z: nets.apply(p, z)))(x)
+            active = active & (f * f0 > 0)
+            gn = jnp.linalg.norm(g, axis=-1)
+            r = (-jnp.sign(f0) * (jnp.abs(f) / gn + 1e-4) / gn)[:, None] * g
+            r_tot = jnp.where(active[:, None], r_tot + r, r_tot)
+            x = X + 1.02 * r_tot
+        done = np.asarray(nets.apply(p, x) * f0 < 0)
+        np.testing.assert_array_equal(np.asarray(res.flipped), done)
+        np.testing.assert_allclose(res.x_adv[done], x[done], rtol=1e-9, atol=1e-9)

@@ -11,6 +11,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+import chapter_times  # noqa: E402
 import student_edition  # noqa: E402
 import sync_colab  # noqa: E402
 
@@ -90,12 +91,18 @@ def test_instructor_page_lists_every_chapter_and_exercise_as_the_chapters_do():
 
 
 @pytest.mark.book
-def test_book_builds_clean_with_warnings_as_errors(public_site):
+def test_book_builds_clean_with_warnings_as_errors(public_site, pytestconfig):
     if public_site.seconds is not None:
         print(f"\nbook built in {public_site.seconds:.0f} s")
     for line in public_site.log.splitlines():
         if re.search(r"Executing|Executed|executed", line):
             print(line.strip())
+    # per-chapter execution times from the build's jupyter-cache, printed at the end of the
+    # test run by the terminal-summary hook in conftest.py (limits: 90 s a chapter, 5 min)
+    times = chapter_times.chapter_times(public_site.build)
+    built = [] if public_site.seconds is None else [f"book built in {public_site.seconds:.0f} s"]
+    pytestconfig._mini_adv_chapter_times = built + chapter_times.table(times)
+    assert set(times) >= {f"{c}.ipynb" for c in chapters()}, f"missing execution records: {times}"
     for chapter in chapters():
         page = (public_site.html / f"{chapter}.html").read_text()
         assert "Traceback" not in page, f"{chapter} shows a traceback"

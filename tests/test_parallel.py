@@ -1,0 +1,113 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mini_adv import attacks, data, nets, parallel
+
+
+def deepfool_one(p, X):
+    return attacks.deepfool_kernel(p, X)
+
+
+def flow_one(p, X):
+    return attacks.gradient_flow_kernel(p, X, jnp.asarray(2.0 * np.sqrt(X.shape[-1]), X.dtype))
+
+
+def stack(key, N=5, n=12, widths=(24, 12, 6)):
+    k1, k2 = jax.random.split(key)
+    p = nets.init_params(k1, list(widths), n=N)
+    X = data.sphere(k2, N * n, widths[0]).reshape(N, n, widths[0])
+    return p, X
+
+
+@pytest.mark.parametrize("kernel", [deepfool_one, flow_one])
+@pytest.mark.parametrize("strategy", ["vmap", "loop", "auto"])
+def test_every_strategy_returns_each_networks_own_result(kernel, strategy, fresh_key):
+    """out[i] = kernel(params[i], X[i]): the same flips and (up to float32 rounding of batched
+    against single products) the same perturbations as calling the kernel network by network."""
+    p, X = stack(fresh_key)
+    out = parallel.map_networks(kernel, p, X, strategy=strategy)
+    assert out.x_adv.shape == X.shape
+    for i in range(X.shape[0]):
+        one = kernel(jax.tree.map(lambda a: a[i], p), X[i])
+        same = np.asarray(one.flipped == out.flipped[i])
+        # a flow step landing within rounding of the boundary may decide differently in the
+        # batched and the single computation: allow one input in 12 per network
+        assert same.mean() >= 11 / 12
+        ok = np.asarray(one.flipped & out.flipped[i])
+        np.testing.assert_allclose(out.delta_norm[i][ok], one.delta_norm[ok], rtol=2e-3, atol=1e-5)
+
+
+def test_auto_picks_vmap_for_small_networks_and_the_loop_for_large_ones():
+    small_p, small_X = stack(jax.random.key(0), N=2, n=4, widths=(16, 4))
+    assert parallel.network_flops(small_p, small_X) == 4 * 16 * 4
+    assert parallel.choose_strategy(small_p, small_X) == "vmap"
+    big_p = nets.init_params(jax.random.key(1), [512, 256], n=2)
+    big_X = jnp.zeros((2, 64, 512))
+    assert parallel.network_flops(big_p, big_X) > parallel.VMAP_MAX_FLOPS
+    assert parallel.choose_strategy(big_p, big_X) == "loop"
+
+
+def test_bad_calls_raise():
+    p, X = stack(jax.random.key(0), N=3)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        parallel.map_networks(deepfool_one, p, X, strategy="pmap")
+    with pytest.raises(ValueError, match="leading axis 2, but there are 3 networks"):
+        parallel.map_networks(deepfool_one, p, X[:2])
+    with pytest.raises(ValueError, match="kernel must be a function"):
+        parallel.map_networks("deepfool", p, X)
+    with pytest.raises(ValueError, match="devices is empty"):
+        parallel.map_networks(deepfool_one, p, X, devices=[])
+
+
+TWO_DEVICES = textwrap.dedent("""
+    import json, jax, jax.numpy as jnp, numpy as np
+    from mini_adv import attacks, data, nets, parallel
+    def kernel(p, X):
+        return attacks.deepfool_kernel(p, X)
+    N, n, d = 5, 8, 16
+    p = nets.init_params(jax.random.key(0), [d, 8, 4], n=N)
+    X = data.sphere(jax.random.key(1), N * n, d).reshape(N, n, d)
+    devs = jax.local_devices()
+    out = {"devices": len(devs)}
+    for s in ("vmap", "loop"):
+        r = parallel.map_networks(kernel, p, X, strategy=s)
+        one = parallel.map_networks(kernel, p, X, strategy=s, devices=devs[:1])
+        out[s] = {"shape": list(r.x_adv.shape),
+                  "on": sorted(d.id for d in r.x_adv.sharding.device_set),
+                  "equal": bool(np.allclose(np.asarray(r.x_adv), np.asarray(one.x_adv), atol=1e-6)),
+                  "flipped_equal": bool(np.array_equal(np.asarray(r.flipped), np.asarray(one.flipped)))}
+    # where the loop sent each network: network i runs on device i mod 2
+    placed = []
+    single = parallel._compiled(kernel)[1]
+    for i in range(N):
+        dev = devs[i % len(devs)]
+        res = single(*jax.device_put((jax.tree.map(lambda a: a[i], p), X[i]), dev))
+        placed.append(sorted(d.id for d in res.x_adv.sharding.device_set))
+    out["loop_placement"] = placed
+    print(json.dumps(out))
+""")
+
+
+def test_the_network_axis_is_sharded_over_two_forced_host_devices():
+    """With two CPU devices (XLA_FLAGS set before JAX starts, hence a subprocess), vmap
+    shards the 5 networks (padded to 6) over both and the loop alternates between them;
+    both return what one device returns."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 2
+    assert out["vmap"]["on"] == [0, 1] and out["vmap"]["shape"] == [5, 8, 16]
+    assert out["vmap"]["equal"] and out["vmap"]["flipped_equal"]
+    assert out["loop"]["equal"] and out["loop"]["flipped_equal"]
+    assert out["loop_placement"] == [[0], [1], [0], [1], [0]]
