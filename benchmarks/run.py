@@ -27,7 +27,8 @@ Parts (each a table in the report):
    n = d = m = 1000 against the GEMM peak, and at d = 100 against the same step written
    as a PyTorch eager loop.
 4. **Many networks**: :func:`mini_adv.parallel.map_networks` with ``vmap``, ``loop`` and
-   ``auto`` on stacks of networks of several sizes.
+   ``auto`` (with each kernel's size threshold) on stacks of networks of several sizes,
+   interleaved.
 5. **Compilation**: the first call of every attack kernel on a depth-10 network (compile
    time, wall clock) and the number of compilations when only the values change.
 
@@ -386,26 +387,32 @@ def _deepfool_one(p, X):
 
 def many_networks_benchmark(cfg: dict[str, Any], rounds: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     rows = []
-    for name, kernel in (("DeepFool", _deepfool_one), ("gradient flow", _flow_one)):
+    # each kernel with its size threshold for "auto" (mini_adv.parallel): DeepFool takes a
+    # few steps on every network, the flow's loop waits for the slowest network
+    for name, kernel, threshold in (("DeepFool", _deepfool_one, parallel.VMAP_MAX_FLOPS_UNIFORM),
+                                    ("gradient flow", _flow_one, parallel.VMAP_MAX_FLOPS)):
         for d, n, N in cfg["many"]:
             p = nets.init_params(jax.random.key(0), [d, max(d // 4, 1), max(d // 16, 1)], n=N)
             X = data.sphere(jax.random.key(1), N * n, d).reshape(N, n, d)
             t: dict[str, list[float]] = {}
-            for s in ("vmap", "loop"):
-                _sync(parallel.map_networks(kernel, p, X, strategy=s))
-            for _ in range(max(rounds, 3)):
-                for s in ("vmap", "loop"):
+            opts = {"vmap": dict(strategy="vmap"), "loop": dict(strategy="loop"),
+                    "auto": dict(strategy="auto", vmap_max_flops=threshold)}
+            for s in opts:   # warm-up: compilation
+                _sync(parallel.map_networks(kernel, p, X, **opts[s]))
+            for r in range(max(rounds, 3)):
+                order = ("vmap", "loop", "auto")[r % 3:] + ("vmap", "loop", "auto")[:r % 3]
+                for s in order:
                     t0 = time.perf_counter()
-                    _sync(parallel.map_networks(kernel, p, X, strategy=s))
+                    _sync(parallel.map_networks(kernel, p, X, **opts[s]))
                     t.setdefault(s, []).append(time.perf_counter() - t0)
             med = {s: statistics.median(v) for s, v in t.items()}
-            pick = parallel.choose_strategy(p, X)
-            # "auto" only dispatches to the strategy it picks: its time is that strategy's
-            med["auto"] = med[pick]
+            pick = parallel.choose_strategy(p, X, vmap_max_flops=threshold)
             rows.append({"kernel": name, "d": d, "inputs": n, "networks": N,
-                         "flops_per_network": parallel.network_flops(p, X), "auto_picks": pick,
+                         "flops_per_network": parallel.network_flops(p, X),
+                         "vmap_max_flops": threshold, "auto_picks": pick,
                          **{f"{s}_ms": 1e3 * v for s, v in med.items()},
-                         "auto_over_loop": med["auto"] / med["loop"]})
+                         "auto_over_loop": med["auto"] / med["loop"],
+                         "auto_over_best": med["auto"] / min(med["vmap"], med["loop"])})
             log(f"  many networks {name} d={d}: auto/loop {rows[-1]['auto_over_loop']:.2f}")
     return rows
 
@@ -428,6 +435,7 @@ def compile_benchmark(depth: int) -> list[dict[str, Any]]:
         "gradient_ray_flip_kernel": lambda p, X: attacks.gradient_ray_flip_kernel(p, X, T),
         "gradient_step_kernel": lambda p, X: attacks.gradient_step_kernel(p, X, jnp.asarray(1.1), adaptive=True),
         "pgd_l2_kernel": lambda p, X: attacks.pgd_l2_kernel(p, X, jnp.asarray(1.0), 20, jnp.asarray(0.1)),
+        "gradient_flow_path_kernel": lambda p, X: attacks.gradient_flow_path_kernel(p, X[0], 400),
     }
     p2 = nets.init_params(jax.random.key(5), [d] + [32] * depth)
     X2 = data.sphere(jax.random.key(6), B, d)
@@ -486,17 +494,22 @@ def markdown(rec: dict[str, Any]) -> str:
           f"| n = {s['n']}, d = {s['d']}, m = {s['m']}, {s['steps']} steps | {s['mini_adv_ms']:.1f} ms | – | "
           f"{_fmt(s['torch_eager_ms'], '.1f')} ms | {_fmt(s['speedup_vs_torch'], '.1f')}× |"]
     L += ["", "### Many networks (`mini_adv.parallel.map_networks`)", "",
-          "| kernel | widths | inputs × networks | vmap (ms) | loop (ms) | auto (ms) | auto picks | auto / loop |",
-          "|---|---|---:|---:|---:|---:|---|---:|"]
+          "| kernel | widths | inputs × networks | vmap (ms) | loop (ms) | auto (ms) | auto picks | auto / loop | auto / best |",
+          "|---|---|---:|---:|---:|---:|---|---:|---:|"]
     for r in rec["many_networks"]:
         L.append(f"| {r['kernel']} | [{r['d']}, {max(r['d'] // 4, 1)}, {max(r['d'] // 16, 1)}] | "
                  f"{r['inputs']} × {r['networks']} | {r['vmap_ms']:.1f} | {r['loop_ms']:.1f} | "
-                 f"{r['auto_ms']:.1f} | {r['auto_picks']} | {r['auto_over_loop']:.2f} |")
+                 f"{r['auto_ms']:.1f} | {r['auto_picks']} | {r['auto_over_loop']:.2f} | "
+                 f"{r['auto_over_best']:.2f} |")
     L += ["", f"### Compilation (depth {rec['compile'][0]['depth']}, persistent cache off)", "",
-          "| kernel | first call (s) | of which compiling (s) | compilations when only values change |",
-          "|---|---:|---:|---:|"]
+          "First call of each kernel (tracing, compiling and one run) on a network of depth "
+          f"{rec['compile'][0]['depth']}; the process's CPU time beside the wall time (XLA compiles "
+          "on all cores; on a loaded machine the wall time is stretched by waiting for them).", "",
+          "| kernel | first call (s) | its CPU time (s) | of which compiling (s) | compilations when only values change |",
+          "|---|---:|---:|---:|---:|"]
     for r in rec["compile"]:
-        L.append(f"| `{r['kernel']}` | {r['first_call_s']:.2f} | {r['compile_s']:.2f} | {r['recompiles_new_values']} |")
+        L.append(f"| `{r['kernel']}` | {r['first_call_s']:.2f} | {r['first_call_cpu_s']:.2f} | "
+                 f"{r['compile_s']:.2f} | {r['recompiles_new_values']} |")
     return "\n".join(L) + "\n"
 
 

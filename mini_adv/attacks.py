@@ -225,50 +225,45 @@ class _Chart:
 
 
 # --------------------------------------------------------------------------------------
-# Root finding along a segment: bracketing grid, safeguarded secant, confirmation
+# Root finding along a segment: bracketing grid and safeguarded secant
 # --------------------------------------------------------------------------------------
 
 def _root_on_line(params: MLPParams, zA: jax.Array, zD: jax.Array, s0: jax.Array,
-                  lo: jax.Array, hi: jax.Array, g_lo: jax.Array, g_hi: jax.Array,
-                  searching: jax.Array, ts: jax.Array | None, walking: jax.Array,
-                  tol: jax.Array, rtol: float, t_max: jax.Array, margin0: jax.Array,
-                  margin1: jax.Array, step_min: jax.Array, max_iter: int, width: int = 4):
-    """First sign change of g(t) = s0·f(z₁ = zA + t zD) along a line, to width max(tol, rtol·hi),
-    with its far end confirmed above rounding noise.
+                  g0: jax.Array, ts: jax.Array, walking: jax.Array, tol: jax.Array, rtol: float,
+                  margin0: jax.Array, margin1: jax.Array, max_iter: int, width: int = 4):
+    """First point along the line z₁ = zA + t·zD (t ≥ 0) where s₀·f is clearly negative,
 
-    One loop in which every row is in one of four phases, so the rows share one batched
+        t* = inf{ t : g̃(t) < 0 },   g̃(t) = s₀·f(zA + t·zD) + m(t),   m(t) = margin0 + margin1·t,
+
+    to width max(tol, rtol·hi). Within a few ulps of the boundary the sign of f is rounding
+    noise (two compilations of f can disagree there by about eps·‖∇f‖·‖x‖): callers pass
+    m(t) = 4·eps·‖∇f(x)‖·(‖x‖ + t), a bound of 4·eps·‖∇f‖·‖x + t u‖, so that the far end of
+    the bracket is a sign change that any re-evaluation reproduces, and no separate
+    confirmation pass is needed (the search finds the first sign change beyond that band,
+    about 4·eps·‖x‖ past the first sign change of f itself).
+
+    One loop in which every row is in one of two phases, so the rows share one batched
     pass through the layers after the first (``width`` points a row and iteration):
 
     * *walk* (rows in ``walking``): the next ``width`` points of the grid ``ts (K,)`` (t₀ < t₁
-      < ⋯), until the first t_k with g(t_k) < 0; the bracket is then [t_{k−1}, t_k] (t₋₁ = 0
-      with g(0) = ``g_lo``), and the row searches. A row that reaches the end of the grid
-      without a sign change is done, not found.
-    * *search* (rows in ``searching``, with g(lo) ≥ 0 > g(hi), and rows that found their
-      bracket): probes at t_s ∓ τ around the secant (regula falsi) point
-      t_s = lo + (hi − lo)·g(lo)/(g(lo) − g(hi)), with 2τ just below the target width, and
+      < ⋯), until the first t_k with g̃(t_k) < 0; the bracket is then [t_{k−1}, t_k] (t₋₁ = 0
+      with g̃(0) = ``g0`` + margin0), and the row searches. A row that reaches the end of the
+      grid without a sign change is done, not found.
+    * *search*: probes at t_s ∓ τ around the secant (regula falsi) point
+      t_s = lo + (hi − lo)·g̃(lo)/(g̃(lo) − g̃(hi)), with 2τ just below the target width, and
       at the thirds of [lo, hi]; the new bracket is the first sub-interval of
       [lo, p₁, …, p₄, hi] whose ends differ in sign. Along a line f of a ReLU network is
       piecewise linear with few kinks on a short bracket, so the secant point is usually
       exact and the probes around it end the search at once; the thirds make the bracket
       shrink at least threefold an iteration whatever f does (bisection halves it).
-    * *confirm*: within a few ulps of the boundary the sign of f is rounding noise (two
-      compilations of f can disagree there by about eps·‖∇f‖·‖x‖), so a narrow bracket is
-      accepted once g(hi) ≤ −(``margin0`` + ``margin1``·hi) (callers pass 4·eps·‖∇f‖·‖x‖
-      and 4·eps·‖∇f‖: a bound of 4·eps·‖∇f‖·‖x + t u‖); otherwise hi is pushed outwards,
-      by max(hi − lo, ``step_min``)·2^c at the c-th push, never past ``t_max``, at most 48
-      times.
-    * *done*: confirmed, or not found (no sign change on the grid, or no confirmation).
 
     Returns:
         ``(hi, found, evaluations per row)``.
     """
     B = zA.shape[0]
-    K = 0 if ts is None else ts.shape[0]
+    K = ts.shape[0]
     j = jnp.arange(width)
-    WALK, SEARCH, CONFIRM, FOUND, NONE = 0, 1, 2, 3, 4
-
-    def pick(values, onehot):
-        return jnp.sum(jnp.where(onehot, values, 0), axis=1)
+    WALK, SEARCH, FOUND, NONE = 0, 1, 2, 3
 
     def probes(lo, hi, g_lo, g_hi):
         """Four sorted probes of [lo, hi]: the secant point ∓ τ and the thirds."""
@@ -284,64 +279,42 @@ def _root_on_line(params: MLPParams, zA: jax.Array, zD: jax.Array, s0: jax.Array
                           jnp.maximum(jnp.maximum(a, c), jnp.minimum(b, e)), jnp.maximum(b, e)],
                          axis=1)
 
-    def settle(lo, hi, g_hi, pushes):
-        """The phase of a row with a bracket: search on, confirmed, confirming, or given up."""
-        narrow = hi - lo <= jnp.maximum(tol, rtol * hi)
-        sure = g_hi <= -(margin0 + margin1 * hi)
-        give_up = (pushes >= 48) | (hi >= t_max)
-        return jnp.where(~narrow & (pushes == 0), SEARCH,
-                         jnp.where(sure, FOUND, jnp.where(give_up, NONE, CONFIRM)))
-
     def cond(st):
         return (st[0] < max_iter) & jnp.any(st[1] < FOUND)
 
     def body(st):
-        i, phase, k, lo, hi, g_lo, g_hi, step0, pushes, n = st
-        walk, search, confirm = phase == WALK, phase == SEARCH, phase == CONFIRM
-        push_to = jnp.minimum(hi + step0 * 2.0 ** pushes.astype(hi.dtype), t_max)
-        P = jnp.where(confirm[:, None], push_to[:, None], probes(lo, hi, g_lo, g_hi))
-        if K:   # walking rows evaluate the next grid points instead
-            idx = k[:, None] + j[None, :]
-            P = jnp.where(walk[:, None], ts[jnp.minimum(idx, K - 1)], P)
-        g = s0[:, None] * _tail(params, zA[:, None, :] + P[:, :, None] * zD[:, None, :])
+        i, phase, k, lo, hi, g_lo, g_hi, n = st
+        walk, search = phase == WALK, phase == SEARCH
+        idx = k[:, None] + j[None, :]
+        P = jnp.where(walk[:, None], ts[jnp.minimum(idx, K - 1)], probes(lo, hi, g_lo, g_hi))
+        g = (s0[:, None] * _tail(params, zA[:, None, :] + P[:, :, None] * zD[:, None, :])
+             + margin0[:, None] + margin1[:, None] * P)
         # the first sub-interval of [lo, p₁, …, p₄, hi] whose ends differ in sign: its right
-        # end is the leftmost point with g < 0 (hi if none), its left end the point before
-        opp = g < 0
-        if K:
-            opp = opp & ((idx < K) | ~walk[:, None])
-        first = jnp.min(jnp.where(opp, j, width), axis=1)
-        hit = first < width
-        at_first, before = j[None, :] == first[:, None], j[None, :] == first[:, None] - 1
-        left = before | (~hit[:, None] & (j == width - 1))
-        new_lo = jnp.where(first > 0, pick(P, left), lo)
-        new_glo = jnp.where(first > 0, pick(g, left), g_lo)
-        new_hi = jnp.where(hit, pick(P, at_first), hi)
-        new_ghi = jnp.where(hit, pick(g, at_first), g_hi)
-        # confirming rows: hi moves to the pushed point, whatever the sign there
-        new_lo, new_glo = jnp.where(confirm, lo, new_lo), jnp.where(confirm, g_lo, new_glo)
-        new_hi, new_ghi = jnp.where(confirm, push_to, new_hi), jnp.where(confirm, g[:, 0], new_ghi)
-        if K:   # a walking row without a sign change moves on to its last valid grid point
-            last = j[None, :] == jnp.clip(K - 1 - k, 0, width - 1)[:, None]
-            stay = walk & ~hit
-            new_lo = jnp.where(stay, pick(P, last), new_lo)
-            new_glo = jnp.where(stay, pick(g, last), new_glo)
-            new_hi, new_ghi = jnp.where(stay, hi, new_hi), jnp.where(stay, g_hi, new_ghi)
-            k = k + width * walk
-        move = walk | search | confirm
-        lo, hi = jnp.where(move, new_lo, lo), jnp.where(move, new_hi, hi)
-        g_lo, g_hi = jnp.where(move, new_glo, g_lo), jnp.where(move, new_ghi, g_hi)
-        step0 = jnp.where(confirm, step0, jnp.maximum(hi - lo, step_min))  # first push: the width
-        pushes = pushes + confirm
-        phase = jnp.where(search | confirm | (walk & hit), settle(lo, hi, g_hi, pushes), phase)
-        if K:
-            phase = jnp.where(walk & ~hit, jnp.where(k >= K, NONE, WALK), phase)
-        return i + 1, phase, k, lo, hi, g_lo, g_hi, step0, pushes, n + width * move
+        # end is the leftmost point with g̃ < 0 (hi if none), its left end the point before;
+        # both are read from Q = [lo, p₁, …, p₄] (and their g̃ values) in one gather
+        opp = (g < 0) & ((idx < K) | ~walk[:, None])
+        hit = jnp.any(opp, axis=1)
+        first = jnp.argmax(opp, axis=1)               # the leftmost point with g̃ < 0, if hit
+        left = jnp.where(hit, first, width)           # no sign change: the last probe
+        # a walking row without a sign change moves on to its last valid grid point
+        left = jnp.where(walk & ~hit, jnp.clip(K - 1 - k, 0, width - 1) + 1, left)
+        Q = jnp.stack([jnp.concatenate([lo[:, None], P], axis=1),
+                       jnp.concatenate([g_lo[:, None], g], axis=1)], axis=-1)
+        ends = jnp.take_along_axis(Q, jnp.stack([left, first + 1], axis=1)[:, :, None], axis=1)
+        move = walk | search
+        lo, g_lo = jnp.where(move, ends[:, 0, 0], lo), jnp.where(move, ends[:, 0, 1], g_lo)
+        hi, g_hi = jnp.where(move & hit, ends[:, 1, 0], hi), jnp.where(move & hit, ends[:, 1, 1], g_hi)
+        k = k + width * walk
+        narrow = hi - lo <= jnp.maximum(tol, rtol * hi)
+        phase = jnp.where(search | (walk & hit), jnp.where(narrow, FOUND, SEARCH), phase)
+        phase = jnp.where(walk & ~hit, jnp.where(k >= K, NONE, WALK), phase)
+        return i + 1, phase, k, lo, hi, g_lo, g_hi, n + width * move
 
     zeros = jnp.zeros((B,), jnp.int32)
-    phase = jnp.where(walking, WALK, jnp.where(searching, settle(lo, hi, g_hi, zeros), NONE))
-    init = (jnp.asarray(0), phase, zeros, lo, hi, g_lo, g_hi, jnp.maximum(hi - lo, step_min),
-            zeros, zeros)
-    _, phase, _, _, hi, _, _, _, _, n = jax.lax.while_loop(cond, body, init)
+    fzeros = jnp.zeros((B,), zA.dtype)
+    init = (jnp.asarray(0), jnp.where(walking, WALK, NONE), zeros, fzeros,
+            jnp.full((B,), ts[-1], zA.dtype), g0 + margin0, fzeros, zeros)
+    _, phase, _, _, hi, _, _, n = jax.lax.while_loop(cond, body, init)
     return hi, phase == FOUND, n
 
 
@@ -383,21 +356,17 @@ def _ray_search(params: MLPParams, X: jax.Array, U: jax.Array, zA: jax.Array, zD
     layer at the start (``zA`` = X K₁ + b₁) and along the ray (``zD`` = U K₁)."""
     s0 = jnp.sign(f0)
     usable = has_dir & (f0 != 0)
-    B = X.shape[0]
     ts = max_distance * jnp.geomspace(min_fraction, 1.0, grid_size)
 
-    # 1.–3. Walk a geometric grid t_k (t_0 tiny, t_K = budget) until the sign changes,
-    # shrink that bracket to relative width rtol (secant search on the first layer's line)
-    # and confirm its far end above rounding noise.
+    # 1.–2. Walk a geometric grid t_k (t_0 tiny, t_K = budget) until s₀f is clearly
+    # negative (beyond the rounding band 4·eps·‖∇f(x)‖·‖x + t u‖), then shrink that bracket
+    # to relative width rtol (secant search on the first layer's line).
     xnorm = jnp.linalg.norm(X, axis=-1)
     eps = jnp.finfo(X.dtype).eps
-    zeros = jnp.zeros((B,), X.dtype)
-    T = jnp.full((B,), max_distance, X.dtype)
     hi, found, n_line = _root_on_line(
-        params, zA, zD, s0, zeros, T, jnp.abs(f0), zeros, jnp.zeros((B,), bool),
-        ts.astype(X.dtype), usable, eps * xnorm, rtol, T, 4 * eps * gnorm * xnorm, 4 * eps * gnorm,
-        4 * eps * xnorm, grid_size + 2 * max_bisection, grid_chunk)
-    # 4. Verify on the returned array: the network itself, evaluated there.
+        params, zA, zD, s0, jnp.abs(f0), ts.astype(X.dtype), usable, eps * xnorm, rtol,
+        4 * eps * gnorm * xnorm, 4 * eps * gnorm, grid_size + 2 * max_bisection, grid_chunk)
+    # 3. Verify on the returned array: the network itself, evaluated there.
     x_end = X + hi[:, None] * U
     f_end = apply(params, x_end)
     ok = found & (f_end * f0 < 0)
@@ -432,17 +401,20 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
 
     Algorithm: walk a geometric grid t_k = T · r^{k−K} (r > 1, from 10⁻⁴T to T) until the
     sign changes, which brackets the first crossing (up to crossings closer than one grid
-    step), then shrink the bracket by a safeguarded secant search to width ``rtol``·t*
-    (relative to the crossing itself, however close to x it lies): f is piecewise linear
-    along the ray, so the secant point is usually exact, and search and confirmation
-    together take two to five batched passes of four points (measured on the reference
-    network of ``benchmarks/run.py``) where bisection takes about 17 sequential
-    evaluations (:func:`_root_on_line`). Points on the ray are
-    evaluated from the first layer's line z₁(x) + t·(uK₁), so that each costs only the layers
-    after the first. ``x_adv`` is the end of the bracket on the far side, confirmed on the
-    returned array with |f(x_adv)| above a rounding-noise margin 4·eps·‖∇f(x)‖·‖x_adv‖
-    (pushed outwards if needed, by about eps·‖x‖), so every reported flip is a sign change
-    that any re-evaluation reproduces.
+    step), then shrink the bracket by a safeguarded secant search to width
+    max(``rtol``·t*, eps·‖x‖) (relative to the crossing itself, however close to x it
+    lies, down to the float resolution of the points): f is piecewise linear along the
+    ray, so the secant point is usually exact, and the search takes 1.6 batched passes of
+    four points on average, at most 4, along the gradient rays of the reference network of
+    ``benchmarks/run.py`` (1024 inputs), where bisection takes about 17 sequential
+    evaluations (:func:`_root_on_line`). Points on the ray are evaluated from the first
+    layer's line z₁(x) + t·(uK₁), so that each costs only the layers after the first.
+    A sign change counts only beyond the rounding band: f(x + tu) must have the opposite
+    sign of f(x) with |f| > 4·eps·‖∇f(x)‖·(‖x‖ + t) (two compilations of f can disagree by
+    about eps·‖∇f‖·‖x‖ near the boundary), so t* is the first such point, about 4·eps·‖x‖
+    beyond the first sign change of f itself, and every reported flip is a sign change that
+    any re-evaluation reproduces. ``x_adv`` is the far end of the final bracket,
+    re-evaluated on the returned array.
 
     This is the measurement behind chapter 1: along the gradient direction the distance is
     about |f(x)|/‖∇f(x)‖ ≈ ‖x‖/√d, along a random direction it is √d times larger or
@@ -623,12 +595,27 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
                          max_bisection: int = 60) -> AttackResult:
     """Pure kernel of :func:`gradient_flow` (no input checks; vmap it over networks).
 
-    The Euler steps of :func:`flow_step`, carried in the coordinates of :class:`_Chart`
-    (each step costs one pass through the layers after the first, forward and backward,
-    plus 2·h₁² multiply-adds a row for the first layer in the first-layer chart, ‖∇f‖ and
-    the new z₁ = z₁(x₀) + wM, or 2·d·h₁ in the input chart); the crossing on the last segment is
-    located by :func:`_root_on_line` on the first layer's line and confirmed on the
-    returned point. ``2·max_bisection`` caps the search's passes.
+    One ``lax.while_loop`` with one evaluation of f and ∇f per row and iteration (a single
+    trace of the network's backward pass, which keeps the compile time down). A row is in
+    one of two phases (then done):
+
+    * *step*: the Euler steps of :func:`flow_step`, carried in the coordinates of
+      :class:`_Chart` (each step costs one pass through the layers after the first, forward
+      and backward, plus 2·h₁² multiply-adds a row for the first layer in the first-layer
+      chart, or 2·d·h₁ in the input chart). Once the evaluated point is clearly across
+      {f = 0} the row searches the last straight segment [x_prev, x], of length h:
+    * *search*: one point a row and iteration on that segment, evaluated from the first
+      layer's line z₁(x_prev) + t·(z₁(x) − z₁(x_prev))/h, for the first t at which s₀f is
+      clearly negative (s₀f < −4·eps·‖∇f(x₀)‖·‖x_t‖, the step's own crossing rule, so that
+      the far end of the bracket is a sign change any re-evaluation reproduces): the
+      secant (regula falsi) point of the bracket [lo, hi] shifted by 0.45 × the target
+      width towards the side that did not move last (f is piecewise linear along the
+      segment, so two points usually bracket the crossing within 2τ), kept inside the
+      inner 7/8 of the bracket, and every fourth point the midpoint; until
+      hi − lo ≤ max(``rtol``·(path length), eps·‖x_prev‖) (the float resolution of the
+      points), at most ``2·max_bisection`` points.
+
+    The crossing is then formed in input space once and re-evaluated there.
     """
     B = X.shape[0]
     chart = _Chart(params)
@@ -636,70 +623,114 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
     b1 = 0.0 if params.biases is None else params.biases[0]
     z0 = _first_layer(params, X)
     zeros, false = jnp.zeros((B,), X.dtype), jnp.zeros((B,), bool)
+    izeros = jnp.zeros((B,), jnp.int32)
+    STEP, SEARCH, FOUND, NONE = 0, 1, 2, 3
+    max_search = 2 * max_bisection
 
-    # Each iteration evaluates f and ∇f at the current point x_k (k = 0: the input), then
-    # takes the Euler step from it; rows that are done take steps of length 0.
     def cond(st):
-        return (st["k"] == 0) | ((st["k"] <= max_steps) & jnp.any(st["active"]))
+        return (st["k"] <= max_steps + max_search + 1) & jnp.any(st["mode"] < FOUND)
 
     def body(st):
-        k, first = st["k"], st["k"] == 0
-        f, g1 = _tail_value_and_grad(params, st["z"])
+        k, first, mode = st["k"], st["k"] == 0, st["mode"]
+        f, g1 = _tail_value_and_grad(params, st["ze"])     # at each row's evaluation point
         v, u, gn = chart.direction(g1)
         f0, gn0 = jnp.where(first, f, st["f0"]), jnp.where(first, gn, st["gn0"])
         s0 = jnp.sign(f0)
-        # a crossing counts once f is clearly across: within a few ulps of {f = 0} its sign
-        # is rounding noise, and the flow simply takes another (minimum) step
-        active = st["active"]
-        cross = active & (f * s0 < -4 * eps * gn0 * jnp.sqrt(st["xn2"]))
-        dead = active & ~cross & (gn == 0)
-        out = active & (st["length"] >= max_distance)
-        active = jnp.where(first, (gn > 0) & (f != 0), active & ~cross & ~dead & ~out)
-        active = active & (k < max_steps)
+
+        # -- step: the row is at its iterate x_k (ze = z). A crossing counts once f is
+        # clearly across: within a few ulps of {f = 0} its sign is rounding noise, and the
+        # flow simply takes another (minimum) step.
+        stepping = mode == STEP
+        cross = stepping & ~first & (f * s0 < -4 * eps * gn0 * jnp.sqrt(st["xn2"]))
+        dead = stepping & ~cross & (gn == 0)
+        go = (stepping & ~cross & ~dead & (st["length"] < max_distance) & (f0 != 0)
+              & (st["steps"] < max_steps))
         # the step h = min(max(α|f|/‖∇f‖, h_min), budget left), x ← x + c∇f, c = −sign(f₀)h/‖∇f‖
         safe = jnp.where(gn > 0, gn, 1.0)
         h_min = jnp.where(first, min_step * jnp.abs(f) / safe, st["h_min"])
         h = jnp.minimum(jnp.maximum(step_fraction * jnp.abs(f) / safe, h_min),
                         max_distance - st["length"])
-        c = jnp.where(active, -s0 * h / safe, 0.0)
-        z, a2 = st["z"], active[:, None]
+        c = jnp.where(go, -s0 * h / safe, 0.0)
+        z, g2 = st["z"], go[:, None]
         # ‖x + c∇f‖² = ‖x‖² + 2c⟨xK₁, g₁⟩ + c²‖∇f‖²  (⟨x, g₁K₁ᵀ⟩ = ⟨xK₁, g₁⟩)
         xn2 = jnp.maximum(st["xn2"] + 2 * c * jnp.sum((z - b1) * g1, axis=-1) + (c * gn) ** 2,
                           0.0)
         # the first layer at the new point is formed afresh from w (not z + c·u), so that
         # float rounding does not accumulate over the path's many steps
         w = st["w"] + c[:, None] * v
-        return dict(k=k + 1, w=w, z=z0 + chart.image(w),
-                    w_prev=jnp.where(a2, st["w"], st["w_prev"]), z_prev=jnp.where(a2, z, st["z_prev"]),
-                    f=f, f_prev=jnp.where(active, f, st["f_prev"]), f0=f0, gn0=gn0, h_min=h_min,
-                    xn2=xn2, length=st["length"] + jnp.where(active, h, 0.0), active=active,
-                    crossed=st["crossed"] | cross, stuck=st["stuck"] | dead | (first & (gn == 0)),
-                    steps=st["steps"] + active)
+        z_new = z0 + chart.image(w)
+        w_prev, z_prev = jnp.where(g2, st["w"], st["w_prev"]), jnp.where(g2, z, st["z_prev"])
+        f_prev = jnp.where(go, f, st["f_prev"])
+        xn2_prev = jnp.where(go, st["xn2"], st["xn2_prev"])
+        h_last = jnp.where(go, h, st["h_last"])
+        length = st["length"] + jnp.where(go, h, 0.0)
+
+        # -- search: the row evaluated the point t = p of its last segment [x_prev, x] (of
+        # length h). A point counts as across once s₀f < −m(t), m(t) = 4·eps·‖∇f(x₀)‖·‖x_t‖,
+        # the flow's own crossing rule, with ‖x_t‖² = ‖x_prev‖² + t·a + t², a = 2⟨x_prev, d⟩
+        # = (‖x‖² − ‖x_prev‖² − h²)/h for the unit direction d of the segment.
+        def across(t, value):       # g̃(t) = s₀f + m(t): the crossing is its first root
+            a = (xn2 - xn2_prev - h_last ** 2) / jnp.where(h_last > 0, h_last, 1.0)
+            return value + 4 * eps * gn0 * jnp.sqrt(jnp.maximum(xn2_prev + t * (a + t), 0.0))
+
+        searching = mode == SEARCH
+        p = st["p"]
+        g = across(p, s0 * f)
+        below = searching & (g < 0)
+        lo = jnp.where(searching & ~below, p, st["lo"])
+        g_lo = jnp.where(searching & ~below, g, st["g_lo"])
+        hi, g_hi = jnp.where(below, p, st["hi"]), jnp.where(below, g, st["g_hi"])
+        n = st["n"] + searching
+        right = jnp.where(searching, ~below, st["right"])   # next shift: towards hi if lo moved
+        # rows that crossed now start on [0, h] with g̃(0) ≥ 0 (x_prev was not across) and
+        # g̃(h) < 0 (x is)
+        lo, hi = jnp.where(cross, 0.0, lo), jnp.where(cross, h_last, hi)
+        g_lo = jnp.where(cross, across(0.0, s0 * f_prev), g_lo)
+        g_hi = jnp.where(cross, across(h_last, s0 * f), g_hi)
+        right = right & ~cross
+        zD = jnp.where(cross[:, None], (z - z_prev) / jnp.where(h_last > 0, h_last, 1.0)[:, None],
+                       st["zD"])
+        # the target width: rtol of the path length, but not below the float resolution
+        # eps·‖x‖ of the points themselves (as in the ray search)
+        tol = jnp.maximum(rtol * length, eps * jnp.sqrt(xn2_prev))
+        narrow = hi - lo <= tol
+        mode = jnp.where(cross | searching,
+                         jnp.where(narrow, FOUND, jnp.where(n < max_search, SEARCH, NONE)),
+                         jnp.where(stepping & ~go, NONE, mode))
+
+        # the next point of every searching row: the shifted secant point, or the midpoint
+        width = hi - lo
+        denom = g_lo - g_hi
+        frac = jnp.clip(jnp.where(denom > 0, g_lo / jnp.where(denom > 0, denom, 1.0), 0.5), 0.0, 1.0)
+        shifted = lo + width * frac + jnp.where(right, 0.45, -0.45) * tol
+        p_next = jnp.where(n % 4 == 3, lo + 0.5 * width,
+                           jnp.clip(shifted, lo + width / 16, hi - width / 16))
+        ze = jnp.where((mode == STEP)[:, None], z_new, z_prev + p_next[:, None] * zD)
+        return dict(k=k + 1, mode=mode, ze=ze, w=w, z=z_new, w_prev=w_prev, z_prev=z_prev,
+                    f_prev=f_prev, f0=f0, gn0=gn0, h_min=h_min, xn2=xn2, xn2_prev=xn2_prev,
+                    h_last=h_last, length=length, stuck=st["stuck"] | dead,
+                    steps=st["steps"] + go, zD=zD, lo=lo, hi=hi, g_lo=g_lo, g_hi=g_hi, n=n,
+                    right=right, p=p_next)
 
     w0 = jnp.zeros((B, chart.size), X.dtype)
+    xn2 = jnp.sum(X * X, axis=-1)
     st = jax.lax.while_loop(cond, body, dict(
-        k=0, w=w0, z=z0, w_prev=w0, z_prev=z0, f=zeros, f_prev=zeros, f0=zeros, gn0=zeros,
-        h_min=zeros, xn2=jnp.sum(X * X, axis=-1), length=zeros, active=false, crossed=false,
-        stuck=false, steps=jnp.zeros((B,), jnp.int32)))
-    f0, gn0, length, crossed = st["f0"], st["gn0"], st["length"], st["crossed"]
-    s0 = jnp.sign(f0)
+        k=0, mode=izeros, ze=z0, w=w0, z=z0, w_prev=w0, z_prev=z0, f_prev=zeros, f0=zeros,
+        gn0=zeros, h_min=zeros, xn2=xn2, xn2_prev=xn2, h_last=zeros, length=zeros, stuck=false,
+        steps=izeros, zD=jnp.zeros_like(z0), lo=zeros, hi=zeros, g_lo=zeros, g_hi=zeros,
+        n=izeros, right=false, p=zeros))
+    f0, gn0, t = st["f0"], st["gn0"], st["hi"]
 
-    # Locate the crossing on the last segment [x_prev, x], then confirm it.
-    x_prev = X + chart.lift(st["w_prev"])
-    seg, seg_len = _unit(X + chart.lift(st["w"]) - x_prev)
-    zD = (st["z"] - st["z_prev"]) / jnp.where(seg_len > 0, seg_len, 1.0)[:, None]
-    length_prev = length - seg_len
-    xn = jnp.linalg.norm(x_prev, axis=-1)
-    t, ok, _ = _root_on_line(params, st["z_prev"], zD, s0, zeros, seg_len, s0 * st["f_prev"],
-                             s0 * st["f"], crossed, None, jnp.zeros((B,), bool), rtol * length, 0.0,
-                             max_distance - length_prev, 4 * eps * gn0 * xn, 4 * eps * gn0,
-                             4 * eps * xn, 2 * max_bisection)
-    x_end = x_prev + t[:, None] * seg
+    # The crossing in input space: x_prev + (t/h)(x − x_prev), re-evaluated there.
+    h_last = st["h_last"]
+    frac = t / jnp.where(h_last > 0, h_last, 1.0)
+    x_end = X + chart.lift(st["w_prev"] + frac[:, None] * (st["w"] - st["w_prev"]))
     f_end = apply(params, x_end)
-    ok = ok & (f_end * f0 < 0)
+    ok = (st["mode"] == FOUND) & (f_end * f0 < 0)
     usable = (gn0 > 0) & (f0 != 0)
     return finalize(params, X, jnp.where(ok[:, None], x_end, X), f0, usable,
-                    ~(gn0 > 0) | st["stuck"], path_length=jnp.where(ok, length_prev + t, 0.0),
+                    ~(gn0 > 0) | st["stuck"],
+                    path_length=jnp.where(ok, st["length"] - h_last + t, 0.0),
                     steps=st["steps"], f_adv=jnp.where(ok, f_end, f0))
 
 
@@ -721,9 +752,10 @@ def gradient_flow(net: Network, X: jax.Array, *, max_distance: float | None = No
     i.e. a fraction α = ``step_fraction`` of the current linearised distance to the boundary,
     so the steps shrink as the boundary nears and the path is followed finely where it
     matters; the floor h_min makes the path cross instead of creeping up on {f = 0}.
-    At the first step whose end has the opposite sign, the crossing is located on that last
-    straight segment by a secant search (relative accuracy ``rtol`` of the path length) and
-    confirmed above float rounding noise, as in :func:`ray_flip_distance`.
+    At the first step whose end has the opposite sign beyond float rounding noise
+    (s₀f < −4·eps·‖∇f(x₀)‖·‖x‖), the first such point is located on that last straight
+    segment by a secant search in the same loop (accuracy ``rtol`` of the path length, not
+    below eps·‖x‖), as the ray search of :func:`ray_flip_distance` does along a ray.
 
     Args:
         net: a :class:`~mini_adv.nets.RandomMLP` or :class:`~mini_adv.nets.MLPParams`.

@@ -788,7 +788,7 @@ def flip_distances(net: Network, X: Any, y: Any, *, max_distance: float | None =
 
     Both are first sign changes along a straight ray, measured by
     :func:`mini_adv.attacks.ray_flip_distance` (geometric bracketing, secant search, a
-    confirmed crossing). Vardi, Yehudai & Shamir (2022): at a KKT point on nearly orthogonal
+    crossing beyond float rounding noise). Vardi, Yehudai & Shamir (2022): at a KKT point on nearly orthogonal
     data, the first is O(‖x‖/√n); in the symmetric idealisation (balanced classes, exactly
     orthogonal points of equal norm, all on the margin) it is exactly ‖x‖/√n, while along
     the gradient N only reaches 0 at √2‖x‖/√n, without crossing (the gradient lowers the

@@ -13,8 +13,17 @@ them by :func:`map_networks`, in one of two ways:
 * ``"loop"``: one compiled call of ``kernel`` per network. Each network stops its loops as
   soon as its own inputs are done, and the N calls are dispatched asynchronously.
 
-``"auto"`` picks one by size (:func:`choose_strategy`: vmap while the work of one network is
-small; the threshold comes from timing both on a 2-core CPU, see ``benchmarks/run.py``).
+``"auto"`` picks one by size, deterministically (:func:`choose_strategy`), so that the same
+key gives the same numbers (vmap and the loop can round differently in the last bit, and a
+gradient flow near a kink can amplify that). Which strategy wins depends on the kernel as
+much as on the size: with the same networks ([64, 16, 4], 16 inputs each, 32 networks)
+DeepFool ran 3.8× faster vmapped and the gradient flow 1.5× faster looped, because the
+flow's while-loop runs until the slowest of all networks is done (1000 steps against 300
+on average over the networks), while DeepFool stops after a few steps on every network.
+The size threshold is therefore the kernel's: :data:`VMAP_MAX_FLOPS` (the default, for
+kernels whose loops run very different numbers of iterations on different networks) or
+:data:`VMAP_MAX_FLOPS_UNIFORM` (for kernels whose loops take about as many iterations on
+every network), passed as ``vmap_max_flops``. On an accelerator ``"auto"`` uses vmap.
 With several local devices (GPUs, or CPU devices forced by
 ``XLA_FLAGS=--xla_force_host_platform_device_count=k``), the network axis is sharded across
 all of them with :mod:`jax.sharding`: ``vmap`` places N/k networks on each device (N is
@@ -24,29 +33,30 @@ padded to a multiple of k with copies of the last network, dropped from the resu
 
 from __future__ import annotations
 
-import functools
+import collections
 import math
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 STRATEGIES = ("auto", "vmap", "loop")
 
-VMAP_MAX_FLOPS = 1.0e5
-"""``"auto"`` uses vmap while one network's work per call, estimated as
-rows × Σ_ℓ fan_in·fan_out multiply-adds (one forward pass over its inputs), is at most this.
+VMAP_MAX_FLOPS = 1.0e4
+"""The default size threshold of ``"auto"`` on a CPU: vmap while one network's work per
+call, rows × Σ_ℓ fan_in·fan_out multiply-adds (:func:`network_flops`), is at most this.
+Fitted on a 2-core CPU (``benchmarks/run.py`` and a grid of DeepFool and gradient-flow runs,
+widths [d, d/4, d/16], 4–256 inputs, 4–32 networks, load ≈ 4.5): up to 2·10³ vmap was
+faster for both kernels (0.2–0.5× the loop's time); from 1.7·10⁴ on the looped gradient
+flow was faster in every case (vmap took 1.1–3.4× the loop's time). Safe for any kernel:
+vmap is chosen only where a call's fixed cost dominates."""
 
-Measured on a busy 2-core CPU (``benchmarks/run.py``, "many networks" table): for networks
-this small a call's fixed cost dominates (DeepFool on 32 networks [64, 16, 4] × 16 inputs:
-vmap 0.06–0.1× the loop; the gradient flow: 0.9–1.1×). Above it the two differ by kernel:
-vmap stays faster for DeepFool (0.2–0.95× the loop up to 3·10⁸), but the gradient flow's
-while-loop then waits for the slowest of all N networks and vmap takes up to 3.4× the loop
-([256, 64, 16] × 64 inputs, 16 networks). The loop is never far from the best, so it is
-the default for anything larger."""
-
+VMAP_MAX_FLOPS_UNIFORM = 3.0e5
+"""The size threshold for kernels whose loops take about as many iterations on every network
+(DeepFool: 2–4 steps on most inputs), where vmap loses nothing to the slowest network. In the
+same grid vmapped DeepFool was faster up to 2.8·10⁵ (0.2–1.03× the loop's time) and took
+0.84–1.5× the loop's time above."""
 
 def _leading(tree: Any) -> int:
     sizes = {int(a.shape[0]) for a in jax.tree.leaves(tree) if getattr(a, "ndim", 0) > 0}
@@ -72,23 +82,109 @@ def network_flops(params: Any, *args: Any) -> float:
     return float(rows * per_row)
 
 
-def choose_strategy(params: Any, *args: Any) -> str:
-    """``"vmap"`` if :func:`network_flops` ≤ :data:`VMAP_MAX_FLOPS`, else ``"loop"``."""
-    return "vmap" if network_flops(params, *args) <= VMAP_MAX_FLOPS else "loop"
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(kernel: Callable) -> tuple[Callable, Callable]:
-    """The jitted vmap of ``kernel`` and the jitted ``kernel``, cached per kernel object so
-    that repeated calls with new values reuse the compiled code."""
-    return jax.jit(jax.vmap(kernel)), jax.jit(kernel)
+def choose_strategy(params: Any, *args: Any, vmap_max_flops: float = VMAP_MAX_FLOPS,
+                    devices: Sequence[Any] | None = None) -> str:
+    """The strategy of ``"auto"``: ``"vmap"`` on an accelerator (one launch for all networks)
+    or where :func:`network_flops` ≤ ``vmap_max_flops``, else ``"loop"``."""
+    devices = list(devices) if devices is not None else jax.local_devices()
+    if any(d.platform != "cpu" for d in devices):
+        return "vmap"
+    return "vmap" if network_flops(params, *args) <= vmap_max_flops else "loop"
 
 
 def _take(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda a: a[i], tree)
 
 
+_RUNNERS: collections.OrderedDict = collections.OrderedDict()
+_MAX_RUNNERS = 128
+
+
+def _signature(tree: Any) -> tuple:
+    """Tree structure, shapes, dtypes and weak types: what a compiled program is specialised to."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(
+        (np.shape(a), str(a.dtype), bool(getattr(a, "weak_type", False))) if hasattr(a, "dtype")
+        else (np.shape(a), type(a).__name__, True) for a in leaves)
+
+
+def _runner(kernel: Callable, strategy: str, params: Any, args: tuple, n: int,
+            devices: list) -> Callable[[Any, tuple], Any]:
+    """The compiled strategy for this kernel, shape signature and device list (compiled once,
+    kept for the 128 most recent)."""
+    key = (kernel, strategy, _signature((params, args)), tuple(devices))
+    run = _RUNNERS.get(key)
+    if run is None:
+        make = _vmap_runner if strategy == "vmap" else _loop_runner
+        run = _RUNNERS[key] = make(kernel, params, args, n, devices)
+        if len(_RUNNERS) > _MAX_RUNNERS:
+            _RUNNERS.popitem(last=False)
+    else:
+        _RUNNERS.move_to_end(key)
+    return run
+
+
+def _vmap_runner(kernel: Callable, params: Any, args: tuple, n: int, devices: list):
+    """One compiled call of ``vmap(kernel)``, the network axis sharded over ``devices``."""
+    batched = jax.jit(jax.vmap(kernel))
+    k = len(devices)
+    if k == 1:
+        place = lambda tree: jax.device_put(tree, devices[0])  # noqa: E731
+        trim = lambda out: out  # noqa: E731
+    else:
+        pad = (-n) % k
+        sharding = NamedSharding(Mesh(np.array(devices), ("networks",)), PartitionSpec("networks"))
+
+        def grow(a):   # on the host: no eager device operation, no compilation per shape
+            a = np.asarray(a)
+            return np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])
+
+        if pad:
+            place = lambda tree: jax.device_put(jax.tree.map(grow, tree), sharding)  # noqa: E731
+        else:
+            place = lambda tree: jax.device_put(tree, sharding)  # noqa: E731
+        trim = (lambda out: jax.tree.map(lambda a: a[:n], out)) if pad else (lambda out: out)
+    p0, a0 = place((params, args))
+    compiled = batched.lower(p0, *a0).compile()
+
+    def run(params: Any, args: tuple) -> Any:
+        p, a = place((params, args))
+        return trim(compiled(p, *a))
+    return run
+
+
+def _loop_runner(kernel: Callable, params: Any, args: tuple, n: int, devices: list):
+    """One compiled call of ``kernel`` per network, network i on device i mod k.
+
+    The loop slices and stacks on the host (NumPy views, one ``np.stack`` a leaf): eager JAX
+    indexing and ``jnp.stack`` dispatch an operation per leaf and network and compile a
+    program per new shape (DeepFool on 32 networks [64, 16, 4]: 96 ms a call against 3.4 ms
+    for the 32 kernel calls themselves; on 16 networks [256, 64, 16]: 61 against 19 ms; and
+    2–3 s of compilation on the first call).
+    """
+    single = jax.jit(kernel)
+    used = devices[:min(len(devices), n)]
+    slice0 = _take(jax.device_get((params, args)), 0)
+    compiled = []
+    for dev in used:
+        p0, a0 = jax.device_put(slice0, dev)
+        compiled.append(single.lower(p0, *a0).compile())
+
+    def run(params: Any, args: tuple) -> Any:
+        host = jax.device_get((params, args))
+        outs = []
+        for i in range(n):   # asynchronous dispatch: the calls overlap across devices
+            p_i, a_i = jax.device_put(_take(host, i), used[i % len(used)])
+            outs.append(compiled[i % len(used)](p_i, *a_i))
+        # where each network ran (the device of its output's first leaf), for the tests
+        run.ran_on = [next(iter(jax.tree.leaves(o)[0].devices())).id for o in outs]
+        stacked = jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(outs))
+        return jax.device_put(stacked, used[0])
+    return run
+
+
 def map_networks(kernel: Callable, params: Any, *args: Any, strategy: str = "auto",
+                 vmap_max_flops: float = VMAP_MAX_FLOPS,
                  devices: Sequence[Any] | None = None) -> Any:
     """``kernel(params[i], *(a[i] for a in args))`` for every network i of a stack.
 
@@ -97,11 +193,15 @@ def map_networks(kernel: Callable, params: Any, *args: Any, strategy: str = "aut
     Args:
         kernel: a pure function of one network's parameters and its arguments, returning a
             pytree of arrays (e.g. ``lambda p, X: deepfool_kernel(p, X)``). Pass the same
-            function object each time: its compiled forms are cached per object.
+            function object each time: its compiled forms (and ``"auto"``'s timings) are
+            cached per object and shape signature, so that new values never recompile.
         params: a stacked pytree (leading axis N on every leaf), e.g. from
             ``init_params(key, widths, n=N)``.
         *args: arrays (or pytrees) with the same leading axis N, one slice per network.
-        strategy: ``"auto"`` (:func:`choose_strategy`), ``"vmap"`` or ``"loop"``.
+        strategy: ``"vmap"``, ``"loop"`` or ``"auto"`` (:func:`choose_strategy`: by size,
+            the same choice for the same shapes, so the same numbers for the same key).
+        vmap_max_flops: the size threshold of ``"auto"`` on a CPU, the kernel's:
+            :data:`VMAP_MAX_FLOPS` (default) or :data:`VMAP_MAX_FLOPS_UNIFORM`.
         devices: the devices to shard the network axis over (default: all local devices).
 
     Returns:
@@ -109,38 +209,24 @@ def map_networks(kernel: Callable, params: Any, *args: Any, strategy: str = "aut
         ``"loop"``; sharded over the devices for ``"vmap"``).
 
     Raises:
-        ValueError: for an unknown strategy, a non-callable kernel, or arguments whose
-            leading axes differ from the number of networks.
+        ValueError: for an unknown strategy, a non-callable kernel, arguments whose leading
+            axes differ from the number of networks, or a negative ``vmap_max_flops``.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
     if not callable(kernel):
         raise ValueError(f"kernel must be a function kernel(params, *args); got {type(kernel).__name__}")
+    if not vmap_max_flops >= 0:
+        raise ValueError(f"vmap_max_flops must be ≥ 0 (VMAP_MAX_FLOPS or VMAP_MAX_FLOPS_UNIFORM); "
+                         f"got {vmap_max_flops!r}")
     n = _leading(params)
     for i, a in enumerate(args):
         if _leading(a) != n:
             raise ValueError(f"argument {i} has leading axis {_leading(a)}, but there are {n} "
                              "networks; every argument needs one slice per network")
-    if strategy == "auto":
-        strategy = choose_strategy(params, *args)
     devices = list(devices) if devices is not None else jax.local_devices()
     if not devices:
         raise ValueError("devices is empty; pass at least one device")
-    batched, single = _compiled(kernel)
-    if strategy == "vmap":
-        k = len(devices)
-        if k == 1:
-            return batched(params, *args)
-        pad = (-n) % k
-        grow = (lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])) if pad else (lambda a: a)
-        sharding = NamedSharding(Mesh(np.array(devices), ("networks",)), PartitionSpec("networks"))
-        placed = jax.device_put(jax.tree.map(grow, (params, args)), sharding)
-        out = batched(placed[0], *placed[1])
-        return jax.tree.map(lambda a: a[:n], out) if pad else out
-    outs = []
-    for i in range(n):   # asynchronous dispatch: the calls overlap across devices
-        dev = devices[i % len(devices)]
-        p_i, a_i = jax.device_put((_take(params, i), tuple(_take(a, i) for a in args)), dev)
-        outs.append(single(p_i, *a_i))
-    first = devices[0]
-    return jax.tree.map(lambda *xs: jnp.stack([jax.device_put(x, first) for x in xs]), *outs)
+    if strategy == "auto":
+        strategy = choose_strategy(params, *args, vmap_max_flops=vmap_max_flops, devices=devices)
+    return _runner(kernel, strategy, params, args, n, devices)(params, args)

@@ -155,11 +155,11 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
 
     Each network is drawn with :func:`~mini_adv.nets.init_params` (bias-free, He scale,
     Gaussian mean-zero readout) and gets its own inputs, uniform on the sphere of radius √d
-    and independent of the weights (the theorem's setting). All networks run in one jitted,
-    vmapped call of :func:`~mini_adv.attacks.gradient_flow_kernel`, with a path budget of
-    ``max_factor``·‖x‖. Every flip is then re-checked in float64.
-    All networks run through :func:`~mini_adv.parallel.map_networks` (one vmapped call for
-    small networks, else one call per network; sharded over all local devices).
+    and independent of the weights (the theorem's setting). All networks run
+    :func:`~mini_adv.attacks.gradient_flow_kernel`, with a path budget of ``max_factor``·‖x‖,
+    through :func:`~mini_adv.parallel.map_networks` (one vmapped call for small networks,
+    else one call per network, by size with the default threshold, which suits the flow;
+    sharded over all local devices). Every flip is then re-checked in float64.
 
     Raises:
         ValueError: for invalid widths, counts or budget.

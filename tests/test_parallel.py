@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import subprocess
 import sys
@@ -45,14 +46,36 @@ def test_every_strategy_returns_each_networks_own_result(kernel, strategy, fresh
         np.testing.assert_allclose(out.delta_norm[i][ok], one.delta_norm[ok], rtol=2e-3, atol=1e-5)
 
 
-def test_auto_picks_vmap_for_small_networks_and_the_loop_for_large_ones():
-    small_p, small_X = stack(jax.random.key(0), N=2, n=4, widths=(16, 4))
-    assert parallel.network_flops(small_p, small_X) == 4 * 16 * 4
-    assert parallel.choose_strategy(small_p, small_X) == "vmap"
-    big_p = nets.init_params(jax.random.key(1), [512, 256], n=2)
-    big_X = jnp.zeros((2, 64, 512))
-    assert parallel.network_flops(big_p, big_X) > parallel.VMAP_MAX_FLOPS
-    assert parallel.choose_strategy(big_p, big_X) == "loop"
+class _FakeDevice:
+    platform = "gpu"
+
+
+def test_auto_is_the_size_rule_with_the_kernels_threshold():
+    """vmap up to the threshold (the kernel's: VMAP_MAX_FLOPS by default, the larger
+    VMAP_MAX_FLOPS_UNIFORM for kernels like DeepFool), the loop above; vmap on accelerators."""
+    p = nets.init_params(jax.random.key(0), [64, 16, 4], n=2)
+    X = jnp.zeros((2, 16, 64))
+    flops = parallel.network_flops(p, X)
+    assert flops == 16 * (64 * 16 + 16 * 4)
+    assert parallel.VMAP_MAX_FLOPS < flops < parallel.VMAP_MAX_FLOPS_UNIFORM
+    assert parallel.choose_strategy(p, X) == "loop"
+    assert parallel.choose_strategy(p, X, vmap_max_flops=parallel.VMAP_MAX_FLOPS_UNIFORM) == "vmap"
+    assert parallel.choose_strategy(p, X, vmap_max_flops=flops) == "vmap"
+    assert parallel.choose_strategy(p, X, devices=[_FakeDevice()]) == "vmap"
+
+
+@pytest.mark.parametrize("threshold", [0.0, math.inf])
+def test_auto_runs_the_chosen_strategy_and_gives_the_same_numbers_every_time(threshold):
+    """auto is deterministic: it returns exactly what the strategy it picks returns, call
+    after call (the same key gives the same numbers, as the book needs)."""
+    p, X = stack(jax.random.key(3), N=4, n=6, widths=(24, 12, 6))
+    pick = "vmap" if threshold else "loop"
+    assert parallel.choose_strategy(p, X, vmap_max_flops=threshold) == pick
+    ref = parallel.map_networks(flow_one, p, X, strategy=pick)
+    for _ in range(3):
+        out = parallel.map_networks(flow_one, p, X, vmap_max_flops=threshold)
+        for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(ref)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_bad_calls_raise():
@@ -65,6 +88,10 @@ def test_bad_calls_raise():
         parallel.map_networks("deepfool", p, X)
     with pytest.raises(ValueError, match="devices is empty"):
         parallel.map_networks(deepfool_one, p, X, devices=[])
+    with pytest.raises(ValueError, match="vmap_max_flops must be"):
+        parallel.map_networks(deepfool_one, p, X, vmap_max_flops=-1.0)
+    with pytest.raises(ValueError, match="vmap_max_flops must be"):
+        parallel.map_networks(deepfool_one, p, X, vmap_max_flops=float("nan"))
 
 
 TWO_DEVICES = textwrap.dedent("""
@@ -84,14 +111,8 @@ TWO_DEVICES = textwrap.dedent("""
                   "on": sorted(d.id for d in r.x_adv.sharding.device_set),
                   "equal": bool(np.allclose(np.asarray(r.x_adv), np.asarray(one.x_adv), atol=1e-6)),
                   "flipped_equal": bool(np.array_equal(np.asarray(r.flipped), np.asarray(one.flipped)))}
-    # where the loop sent each network: network i runs on device i mod 2
-    placed = []
-    single = parallel._compiled(kernel)[1]
-    for i in range(N):
-        dev = devs[i % len(devs)]
-        res = single(*jax.device_put((jax.tree.map(lambda a: a[i], p), X[i]), dev))
-        placed.append(sorted(d.id for d in res.x_adv.sharding.device_set))
-    out["loop_placement"] = placed
+    # where the loop ran each network (network i on device i mod 2)
+    out["loop_placement"] = parallel._runner(kernel, "loop", p, (X,), N, devs).ran_on
     print(json.dumps(out))
 """)
 
@@ -110,4 +131,4 @@ def test_the_network_axis_is_sharded_over_two_forced_host_devices():
     assert out["vmap"]["on"] == [0, 1] and out["vmap"]["shape"] == [5, 8, 16]
     assert out["vmap"]["equal"] and out["vmap"]["flipped_equal"]
     assert out["loop"]["equal"] and out["loop"]["flipped_equal"]
-    assert out["loop_placement"] == [[0], [1], [0], [1], [0]]
+    assert out["loop_placement"] == [0, 1, 0, 1, 0]
