@@ -2,6 +2,10 @@
 #   make book   build the book (every chapter executed, warnings are errors)
 #   make test   unit tests + clean book build + both editions read in headless Chromium
 #               (pinned versions), then unit tests with Colab's versions
+# one for the speed benchmarks (book/performance.md):
+#   make bench    the reference benchmark in its own environment (.venv-bench, the peers of
+#                 benchmarks/requirements.txt); writes benchmarks/results/<date>.{json,md}
+#                 and latest.{json,md}, which the Performance page includes
 # and one for instructors:
 #   make student  build the student edition (no solutions) into _build/student/html,
 #                 reusing make book's execution cache; STUDENT_REPO / STUDENT_BRANCH say where
@@ -11,12 +15,13 @@
 PYTHON ?= python3
 VENV := .venv
 COLAB_VENV := .venv-colab
+BENCH_VENV := .venv-bench
 PIP_FLAGS := -q --disable-pip-version-check
 STUDENT_BRANCH ?= student
 STUDENT_REPO ?=
 export MINI_ADV_STATIC := 1
 
-.PHONY: book test student chromium colab-cells clean
+.PHONY: book test student bench chromium colab-cells clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +35,15 @@ $(COLAB_VENV)/.installed: tests/requirements-colab.txt pyproject.toml
 	$(COLAB_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
 	$(COLAB_VENV)/bin/python -m pip install $(PIP_FLAGS) -r tests/requirements-colab.txt
 	$(COLAB_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps -e .
+	touch $@
+
+# torchattacks without its dependencies: it would pull torchvision (see benchmarks/requirements.txt)
+$(BENCH_VENV)/.installed: benchmarks/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) -r benchmarks/requirements.txt
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps torchattacks==3.5.1
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
 
 book: $(VENV)/.installed
@@ -54,8 +68,11 @@ test: $(VENV)/.installed $(COLAB_VENV)/.installed chromium
 	@echo "== unit tests again with Colab's versions (tests/requirements-colab.txt)"
 	$(COLAB_VENV)/bin/python -m pytest -ra -m "not book and not browser"
 
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/run.py --config reference --out benchmarks/results/$$(date +%F).json
+
 colab-cells: $(VENV)/.installed
 	$(VENV)/bin/python tools/sync_colab.py
 
 clean:
-	rm -rf _build $(VENV) $(COLAB_VENV) *.egg-info
+	rm -rf _build $(VENV) $(COLAB_VENV) $(BENCH_VENV) *.egg-info
