@@ -655,18 +655,10 @@ def check_my_moments(fn: Callable[..., Any], *, key: jax.Array | None = None,
 # ---------------------------------------------------------------------------------------------
 
 
-@jax.jit
-def _ngd_kernel(params: nets.MLPParams, X: jax.Array, y: jax.Array) -> nets.MLPParams:
-    """∇L/L for the logistic loss: −Σ_i q_i ∇_θ(y_i N_θ(x_i)) with the weights
-    q_i = exp(log(−ℓ'(u_i)) − logsumexp_k log ℓ(u_k)) of
-    :func:`mini_adv.margin.train_kernel` (step 3 of the chapter's algorithm), whose
-    logarithms are finite for every margin."""
-    return margin.normalized_gradient(params, X, y, "logistic")
-
-
 def _ngd_reference(params: nets.MLPParams, X: jax.Array, y: jax.Array) -> np.ndarray:
-    """:func:`_ngd_kernel`, flattened in the order of ``jax.tree.leaves(params)``."""
-    g = _ngd_kernel(params, X, y)
+    """∇L/L of the logistic loss by :func:`mini_adv.margin.normalized_gradient` (log space,
+    finite for every margin), flattened in the order of ``jax.tree.leaves(params)``."""
+    g = margin.normalized_gradient(params, X, y, "logistic")
     return np.concatenate([np.ravel(np.asarray(a, np.float64)) for a in jax.tree.leaves(g)])
 
 
