@@ -19,7 +19,8 @@ Parts (each a table in the report):
    (:func:`mini_adv.attacks.gradient_ray_flip`) and the gradient flow, against foolbox,
    torchattacks, ART and a hand-written PyTorch loop (all DeepFool; see ``peers.py``).
    Every method runs once per round, in an order rotated from round to round, so that
-   drifts in the machine's load hit all of them alike; the table has the median time,
+   drifts in the machine's load hit all of them alike, each after a short pause
+   (:data:`COOLDOWN_S`, so that no library's spinning threads slow the next); the table has the median time,
    its ratio to mini_adv's DeepFool, the median ‖δ‖/‖x‖ over flipped inputs and the
    success rate, both re-checked in float64 (the network evaluated in float64 at the
    returned float32 points), and for mini_adv the achieved GFLOP/s (FLOP models below).
@@ -64,7 +65,7 @@ import peers  # noqa: E402
 from mini_adv import attacks, data, margin, nets, parallel, runtime  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "reference": dict(d=1000, hidden=(500, 250), batch=1024, rounds=7, gemm=(1024, 2048),
+    "reference": dict(d=1000, hidden=(500, 250), batch=1024, rounds=9, gemm=(1024, 2048),
                       train_big=dict(n=1000, d=1000, m=1000, steps=20),
                       train_small=dict(n=100, d=100, m=100, steps=500),
                       many=[(64, 16, 32), (256, 64, 16), (1024, 256, 4)], compile_depth=10,
@@ -142,6 +143,21 @@ def _sync(x: Any) -> Any:
     return jax.block_until_ready(x)
 
 
+COOLDOWN_S = 0.2
+"""Pause before every timed call. The libraries' thread pools (XLA's, PyTorch's OpenMP, MKL's)
+keep spinning for a while after a call returns; without the pause the next method, often
+another library's, shares the cores with them (measured here: mini_adv's DeepFool 41 ms
+alone, 45 ms right after the PyTorch loop, 41 ms after the loop and a 0.3 s pause)."""
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    """Seconds one call of ``fn`` takes, after the cool-down pause."""
+    time.sleep(COOLDOWN_S)
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def _median_ms(ts: list[float]) -> float:
     return 1e3 * statistics.median(ts)
 
@@ -196,14 +212,57 @@ def gemm_peak(sizes: tuple[int, ...], repeats: int = 5) -> dict[str, Any]:
             libs["PyTorch"] = lambda: ta @ tb
         for name, fn in libs.items():
             fn()
-            ts = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                fn()
-                ts.append(time.perf_counter() - t)
+            ts = [_timed(fn) for _ in range(repeats)]
             rows.append({"library": name, "n": n, "gflops": 2 * n**3 / min(ts) / 1e9})
     best = max(rows, key=lambda r: r["gflops"])
     return {"rows": rows, "peak_gflops": best["gflops"], "peak_by": f"{best['library']} n={best['n']}"}
+
+
+def shape_ceiling(d: int, hidden: tuple[int, ...], B: int, repeats: int = 7) -> dict[str, Any]:
+    """GFLOP/s of JAX's own matrix products at the shapes of one DeepFool iteration.
+
+    The products of an iteration of :func:`mini_adv.attacks.deepfool_kernel` on the network
+    d → hidden → 1 with B rows, bare (random matrices scaled by 1/√fan-in, eight iterations
+    in one jitted loop): the tail forward (B, h_{ℓ−1})·(h_{ℓ−1}, h_ℓ) and backward
+    (B, h_ℓ)·(h_ℓ, h_{ℓ−1}) for ℓ ≥ 2, and the chart's step (B, h₁)·(h₁, h₁) (or
+    (B, h₁)·(h₁, d)·(d, h₁) when h₁ > d/2). XLA's dot is slower on these tall, thin
+    products than on big square ones: this is the yardstick beside the peak, the speed of
+    the products themselves without the kernel's other work.
+    """
+    rng = np.random.default_rng(2)
+    widths = (d,) + tuple(hidden)
+    h1 = widths[1]
+    tail = [jnp.asarray(rng.standard_normal((a, b)).astype(np.float32) / math.sqrt(a))
+            for a, b in zip(widths[1:-1], widths[2:])]
+    if 2 * h1 <= d:
+        chart = [jnp.asarray(rng.standard_normal((h1, h1)).astype(np.float32) / math.sqrt(h1))]
+    else:
+        K = rng.standard_normal((h1, d)).astype(np.float32) / math.sqrt(h1)
+        chart = [jnp.asarray(K), jnp.asarray(np.ascontiguousarray(K.T))]
+    tail_t = [jnp.asarray(np.ascontiguousarray(np.asarray(k).T)) for k in tail]
+    A = jnp.asarray(rng.standard_normal((B, h1)).astype(np.float32))
+
+    loops = 8         # iterations in one jitted loop, as in the kernels (no per-call overhead)
+
+    @jax.jit
+    def iterations(A, tail, tail_t, chart):
+        def one(_, h):
+            for k in tail:
+                h = h @ k
+            for k in reversed(tail_t):
+                h = h @ k
+            for k in chart:
+                h = h @ k
+            return h
+        return jax.lax.fori_loop(0, loops, one, A)
+
+    macs = loops * B * (2 * sum(k.size for k in tail) + sum(k.size for k in chart))
+    fn = lambda: _sync(iterations(A, tail, tail_t, chart))  # noqa: E731
+    fn()
+    ts = [_timed(fn) for _ in range(repeats)]
+    return {"gflops": 2 * macs / statistics.median(ts) / 1e9,
+            "products": [list(k.shape) for k in tail] + [list(k.shape[::-1]) for k in reversed(tail)]
+            + [list(k.shape) for k in chart]}
 
 
 # --------------------------------------------------------------------------------------
@@ -273,9 +332,7 @@ def attack_benchmark(cfg: dict[str, Any], peak: float, log: Callable[[str], None
     for r in range(cfg["rounds"]):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            t = time.perf_counter()
-            methods[name]["run"]()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(_timed(methods[name]["run"]))
         log(f"  round {r + 1}/{cfg['rounds']} done")
 
     rows = []
@@ -330,11 +387,7 @@ def training_benchmark(cfg: dict[str, Any], peak: float, rounds: int, log: Calla
     big = cfg["train_big"]
     run, _, _ = _train_case(**big)
     run()
-    ts = []
-    for _ in range(max(rounds, 3)):
-        t = time.perf_counter()
-        run()
-        ts.append(time.perf_counter() - t)
+    ts = [_timed(run) for _ in range(max(rounds, 3))]
     fl = train_flops(big["n"], big["d"], big["m"], big["steps"])
     out["big"] = {**big, "median_ms": _median_ms(ts), "gflops": fl / statistics.median(ts) / 1e9,
                   "fraction_of_peak": fl / statistics.median(ts) / 1e9 / peak}
@@ -352,16 +405,12 @@ def training_benchmark(cfg: dict[str, Any], peak: float, rounds: int, log: Calla
         threads = [1, torch.get_num_threads()]
     tt_by: dict[Any, list[float]] = {}
     for _ in range(max(rounds, 3)):
-        t = time.perf_counter()
-        run()
-        jt.append(time.perf_counter() - t)
+        jt.append(_timed(run))
         if torch_run is not None:
             for k in threads:
                 default = torch.get_num_threads()
                 torch.set_num_threads(k)
-                t = time.perf_counter()
-                torch_run()
-                tt_by.setdefault(k, []).append(time.perf_counter() - t)
+                tt_by.setdefault(k, []).append(_timed(torch_run))
                 torch.set_num_threads(default)
     if tt_by:
         best = min(tt_by, key=lambda k: statistics.median(tt_by[k]))
@@ -402,9 +451,8 @@ def many_networks_benchmark(cfg: dict[str, Any], rounds: int, log: Callable[[str
             for r in range(max(rounds, 3)):
                 order = ("vmap", "loop", "auto")[r % 3:] + ("vmap", "loop", "auto")[:r % 3]
                 for s in order:
-                    t0 = time.perf_counter()
-                    _sync(parallel.map_networks(kernel, p, X, **opts[s]))
-                    t.setdefault(s, []).append(time.perf_counter() - t0)
+                    t.setdefault(s, []).append(_timed(
+                        lambda s=s: _sync(parallel.map_networks(kernel, p, X, **opts[s]))))
             med = {s: statistics.median(v) for s, v in t.items()}
             pick = parallel.choose_strategy(p, X, vmap_max_flops=threshold)
             rows.append({"kernel": name, "d": d, "inputs": n, "networks": N,
@@ -464,19 +512,25 @@ def _fmt(v: Any, spec: str = ".3g") -> str:
 
 
 def markdown(rec: dict[str, Any]) -> str:
-    m, a = rec["machine"], rec["attacks"]
+    m, a, c = rec["machine"], rec["attacks"], rec["gemm"]["attack_shapes"]
     L = [f"*Written by `benchmarks/run.py` on {rec['date']}; do not edit by hand.*", "",
          f"- command: `{rec['command']}`",
          f"- machine: {m['cpu']}, {m['cores']} cores, {m['device']} ({m['local_devices']} local device(s)); "
          f"load average at start {m['load_average'][0]:.2f}, at end {rec['load_average_end'][0]:.2f}",
          "- versions: " + ", ".join(f"{k} {v}" for k, v in rec["versions"].items()),
          f"- fp32 GEMM peak (best of JAX, NumPy, PyTorch, square products): "
-         f"**{rec['gemm']['peak_gflops']:.1f} GFLOP/s** ({rec['gemm']['peak_by']})", "",
+         f"**{rec['gemm']['peak_gflops']:.1f} GFLOP/s** ({rec['gemm']['peak_by']})",
+         f"- JAX's matrix products alone at the shapes of one DeepFool iteration "
+         f"({a['batch']} rows times " + ", ".join("×".join(map(str, k)) for k in c["products"]) + "): "
+         f"**{c['gflops']:.1f} GFLOP/s** ({c['gflops'] / rec['gemm']['peak_gflops']:.2f} of the peak): "
+         "XLA's dot is slower on these tall, thin products than on square ones", "",
          f"### Attacks: d = {a['widths'][0]}, widths {a['widths']} + scalar output, {a['batch']} inputs", "",
-         "| method | median time (ms) | × mini_adv DeepFool | median ‖δ‖/‖x‖ | success (float64) | GFLOP/s (fraction of peak) |",
+         "| method | median time (ms) | × mini_adv DeepFool | median ‖δ‖/‖x‖ | success (float64) "
+         "| GFLOP/s (fraction of the peak; of JAX's products at these shapes) |",
          "|---|---:|---:|---:|---:|---:|"]
     for r in a["rows"]:
-        gf = f"{r['gflops']:.1f} ({r['fraction_of_peak']:.2f})" if "gflops" in r else "–"
+        gf = (f"{r['gflops']:.1f} ({r['fraction_of_peak']:.2f}; {r['gflops'] / c['gflops']:.2f})"
+              if "gflops" in r else "–")
         note = f" (timed on {r['inputs_timed']} inputs, scaled)" if r["inputs_timed"] != a["batch"] else ""
         L.append(f"| {r['method']}{note} | {r['median_ms']:.1f} | {r['ratio_to_mini_adv']:.3g} | "
                  f"{_fmt(r['median_rel_delta'], '.5g')} | {r['success_rate_f64']:.3f} | {gf} |")
@@ -539,6 +593,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rec["gemm"] = gemm_peak(cfg["gemm"])
     peak = rec["gemm"]["peak_gflops"]
     log(f"  {peak:.1f} GFLOP/s ({rec['gemm']['peak_by']})")
+    rec["gemm"]["attack_shapes"] = shape_ceiling(cfg["d"], cfg["hidden"], cfg["batch"])
+    log(f"  JAX at the shapes of a DeepFool iteration: {rec['gemm']['attack_shapes']['gflops']:.1f} GFLOP/s")
     log("attacks ...")
     rec["attacks"] = attack_benchmark(cfg, peak, log)
     log("training ...")
