@@ -359,7 +359,11 @@ def attack_benchmark(cfg: dict[str, Any], peak: float, log: Callable[[str], None
         rows.append(row)
     ref = next(r for r in rows if r["method"] == "mini_adv DeepFool")
     for r in rows:
-        r["ratio_to_mini_adv"] = r["median_ms"] / ref["median_ms"]
+        # the median over rounds of the ratio within each round (both timed minutes apart at
+        # most, so drifts of the machine's speed cancel); times per the full batch
+        scale = B / methods[r["method"]].get("subset", B)
+        r["ratio_to_mini_adv"] = statistics.median(
+            scale * a / b for a, b in zip(times[r["method"]], times["mini_adv DeepFool"]))
     fb = next((r for r in rows if r["method"].startswith("foolbox L2DeepFool (JAX")), None)
     agreement = (abs(fb["median_delta"] - ref["median_delta"]) / fb["median_delta"]) if fb else None
     return {"widths": list(widths), "batch": B, "rows": rows, "skipped": skipped,
@@ -404,7 +408,7 @@ def training_benchmark(cfg: dict[str, Any], peak: float, rounds: int, log: Calla
         # a small eager loop is latency-bound: give PyTorch its best of 1 thread and the default
         threads = [1, torch.get_num_threads()]
     tt_by: dict[Any, list[float]] = {}
-    for _ in range(max(rounds, 3)):
+    for _ in range(max(2 * rounds, 3)):
         jt.append(_timed(run))
         if torch_run is not None:
             for k in threads:
@@ -416,9 +420,11 @@ def training_benchmark(cfg: dict[str, Any], peak: float, rounds: int, log: Calla
         best = min(tt_by, key=lambda k: statistics.median(tt_by[k]))
         tt = tt_by[best]
         out["torch_threads"] = best
+    # the speed-up: the median over rounds of the ratio within each round (paired, so that
+    # drifts of the machine's speed cancel)
     out["small"] = {**small, "mini_adv_ms": _median_ms(jt),
                     "torch_eager_ms": _median_ms(tt) if tt else None,
-                    "speedup_vs_torch": (statistics.median(tt) / statistics.median(jt)) if tt else None}
+                    "speedup_vs_torch": statistics.median(a / b for a, b in zip(tt, jt)) if tt else None}
     return out
 
 
@@ -448,7 +454,7 @@ def many_networks_benchmark(cfg: dict[str, Any], rounds: int, log: Callable[[str
                     "auto": dict(strategy="auto", vmap_max_flops=threshold)}
             for s in opts:   # warm-up: compilation
                 _sync(parallel.map_networks(kernel, p, X, **opts[s]))
-            for r in range(max(rounds, 3)):
+            for r in range(max(2 * rounds, 3)):
                 order = ("vmap", "loop", "auto")[r % 3:] + ("vmap", "loop", "auto")[:r % 3]
                 for s in order:
                     t.setdefault(s, []).append(_timed(
@@ -459,8 +465,10 @@ def many_networks_benchmark(cfg: dict[str, Any], rounds: int, log: Callable[[str
                          "flops_per_network": parallel.network_flops(p, X),
                          "vmap_max_flops": threshold, "auto_picks": pick,
                          **{f"{s}_ms": 1e3 * v for s, v in med.items()},
-                         "auto_over_loop": med["auto"] / med["loop"],
-                         "auto_over_best": med["auto"] / min(med["vmap"], med["loop"])})
+                         # medians over rounds of the ratios within each round (paired)
+                         "auto_over_loop": statistics.median(a / b for a, b in zip(t["auto"], t["loop"])),
+                         "auto_over_best": statistics.median(
+                             a / min(b, c) for a, b, c in zip(t["auto"], t["vmap"], t["loop"]))})
             log(f"  many networks {name} d={d}: auto/loop {rows[-1]['auto_over_loop']:.2f}")
     return rows
 

@@ -193,8 +193,8 @@ def map_networks(kernel: Callable, params: Any, *args: Any, strategy: str = "aut
     Args:
         kernel: a pure function of one network's parameters and its arguments, returning a
             pytree of arrays (e.g. ``lambda p, X: deepfool_kernel(p, X)``). Pass the same
-            function object each time: its compiled forms (and ``"auto"``'s timings) are
-            cached per object and shape signature, so that new values never recompile.
+            function object each time: its compiled forms are cached per object and shape
+            signature, so that new values never recompile.
         params: a stacked pytree (leading axis N on every leaf), e.g. from
             ``init_params(key, widths, n=N)``.
         *args: arrays (or pytrees) with the same leading axis N, one slice per network.
