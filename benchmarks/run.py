@@ -527,7 +527,8 @@ def markdown(rec: dict[str, Any]) -> str:
          f"load average at start {m['load_average'][0]:.2f}, at end {rec['load_average_end'][0]:.2f}",
          "- versions: " + ", ".join(f"{k} {v}" for k, v in rec["versions"].items()),
          f"- fp32 GEMM peak (best of JAX, NumPy, PyTorch, square products): "
-         f"**{rec['gemm']['peak_gflops']:.1f} GFLOP/s** ({rec['gemm']['peak_by']})",
+         f"**{rec['gemm']['peak_gflops']:.1f} GFLOP/s** ({rec['gemm']['peak_by']}; all: "
+         + ", ".join(f"{r['library']} n={r['n']} {r['gflops']:.0f}" for r in rec["gemm"]["rows"]) + ")",
          f"- JAX's matrix products alone at the shapes of one DeepFool iteration "
          f"({a['batch']} rows times " + ", ".join("×".join(map(str, k)) for k in c["products"]) + "): "
          f"**{c['gflops']:.1f} GFLOP/s** ({c['gflops'] / rec['gemm']['peak_gflops']:.2f} of the peak): "
