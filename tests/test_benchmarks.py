@@ -39,5 +39,12 @@ def test_runner_writes_every_table_on_the_tiny_configuration(tmp_path):
     assert all(r["recompiles_new_values"] == 0 for r in rec["compile"])
     md = out.with_suffix(".md").read_text()
     assert "Written by `benchmarks/run.py`" in md and "| mini_adv DeepFool |" in md
+    assert rec["gemm"]["attack_shapes"]["gflops"] > 0 and "at the shapes of one DeepFool" in md
+    # --render-only rewrites the report from the record, measuring nothing
+    out.with_suffix(".md").write_text("stale")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--render-only",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert out.with_suffix(".md").read_text() == md
     # the tiny run does not replace the published results of the book's Performance page
     assert (latest.stat().st_mtime if latest.exists() else None) == before
