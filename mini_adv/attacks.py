@@ -237,10 +237,12 @@ def _root_on_line(params: MLPParams, zA: jax.Array, zD: jax.Array, s0: jax.Array
 
     to width max(tol, rtol·hi). Within a few ulps of the boundary the sign of f is rounding
     noise (two compilations of f can disagree there by about eps·‖∇f‖·‖x‖): callers pass
-    m(t) = 4·eps·‖∇f(x)‖·(‖x‖ + t), a bound of 4·eps·‖∇f‖·‖x + t u‖, so that the far end of
-    the bracket is a sign change that any re-evaluation reproduces, and no separate
-    confirmation pass is needed (the search finds the first sign change beyond that band,
-    about 4·eps·‖x‖ past the first sign change of f itself).
+    m(t) = 4·eps·‖∇f(x)‖·(‖x‖ + t), a bound of 4·eps·‖∇f‖·‖x + t u‖ while f is no steeper
+    at the crossing than at x, so that the far end of the bracket is almost always a sign
+    change that any re-evaluation reproduces and needs no confirmation pass (the search
+    finds the first sign change beyond that band, about 4·eps·‖x‖ past the first sign
+    change of f itself); callers re-evaluate it in input space and move the rare
+    disagreeing row outwards (:func:`_push_outwards`).
 
     One loop in which every row is in one of two phases, so the rows share one batched
     pass through the layers after the first (``width`` points a row and iteration):
@@ -318,6 +320,36 @@ def _root_on_line(params: MLPParams, zA: jax.Array, zD: jax.Array, s0: jax.Array
     return hi, phase == FOUND, n
 
 
+def _push_outwards(params: MLPParams, X: jax.Array, U: jax.Array, t: jax.Array, f_end: jax.Array,
+                   f0: jax.Array, pending: jax.Array, t_max: jax.Array, step0: jax.Array,
+                   max_push: int = 40) -> tuple[jax.Array, jax.Array]:
+    """Move crossings that the input space does not confirm outwards until it does.
+
+    A search on the first layer's line z₁ = zA + t·zD evaluates f through different float
+    operations than the network at the point X + t·U itself. Within a few ulps of {f = 0}
+    (beyond the rounding band of ‖∇f(x)‖ at the start when f is steeper at the crossing) the
+    two can disagree in sign, and the re-evaluation, which decides ``flipped``, says "not
+    across". For such ``pending`` rows (rare: one point in 240 in a chapter-5 sweep), t
+    moves outwards along the unit rows ``U`` in doubling steps ``step0``·2ᵏ, never past
+    ``t_max``, until f(X + t·U) has the opposite sign of ``f0``; a loop of zero iterations
+    when no row is pending. Returns ``(t, f(X + t·U))``.
+    """
+    def cond(st):
+        i, _, _, pend = st
+        return (i < max_push) & jnp.any(pend)
+
+    def body(st):
+        i, t, f, pend = st
+        t_new = jnp.where(pend, jnp.minimum(t + step0 * 2.0 ** i, t_max), t)
+        f_new = apply(params, X + t_new[:, None] * U)
+        f = jnp.where(pend, f_new, f)
+        pend = pend & (f_new * f0 >= 0) & (t_new < t_max)
+        return i + 1, t_new, f, pend
+
+    _, t, f_end, _ = jax.lax.while_loop(cond, body, (0, t, f_end, pending))
+    return t, f_end
+
+
 # --------------------------------------------------------------------------------------
 # Ray flip distance (chapter 1)
 # --------------------------------------------------------------------------------------
@@ -366,9 +398,12 @@ def _ray_search(params: MLPParams, X: jax.Array, U: jax.Array, zA: jax.Array, zD
     hi, found, n_line = _root_on_line(
         params, zA, zD, s0, jnp.abs(f0), ts.astype(X.dtype), usable, eps * xnorm, rtol,
         4 * eps * gnorm * xnorm, 4 * eps * gnorm, grid_size + 2 * max_bisection, grid_chunk)
-    # 3. Verify on the returned array: the network itself, evaluated there.
+    # 3. Verify on the returned array: the network itself, evaluated there (a crossing that
+    # the input space does not confirm moves outwards until it does).
+    f_end = apply(params, X + hi[:, None] * U)
+    hi, f_end = _push_outwards(params, X, U, hi, f_end, f0, found & (f_end * f0 >= 0),
+                               max_distance, jnp.maximum(rtol * hi, eps * xnorm))
     x_end = X + hi[:, None] * U
-    f_end = apply(params, x_end)
     ok = found & (f_end * f0 < 0)
     return finalize(params, X, jnp.where(ok[:, None], x_end, X), f0, usable, ~has_dir,
                     steps=n_line + 1, f_adv=jnp.where(ok, f_end, f0))
@@ -412,9 +447,11 @@ def ray_flip_distance(net: Network, X: jax.Array, directions: jax.Array, *,
     A sign change counts only beyond the rounding band: f(x + tu) must have the opposite
     sign of f(x) with |f| > 4·eps·‖∇f(x)‖·(‖x‖ + t) (two compilations of f can disagree by
     about eps·‖∇f‖·‖x‖ near the boundary), so t* is the first such point, about 4·eps·‖x‖
-    beyond the first sign change of f itself, and every reported flip is a sign change that
-    any re-evaluation reproduces. ``x_adv`` is the far end of the final bracket,
-    re-evaluated on the returned array.
+    beyond the first sign change of f itself. ``x_adv`` is the far end of the final
+    bracket, re-evaluated on the returned array; where that re-evaluation disagrees (f
+    steeper at the crossing than at x, a rare case) the point moves outwards in doubling
+    steps from the target width until it agrees, so every reported flip is a sign change
+    of the network itself at the returned point.
 
     This is the measurement behind chapter 1: along the gradient direction the distance is
     about |f(x)|/‖∇f(x)‖ ≈ ‖x‖/√d, along a random direction it is √d times larger or
@@ -607,7 +644,9 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
     * *search*: one point a row and iteration on that segment, evaluated from the first
       layer's line z₁(x_prev) + t·(z₁(x) − z₁(x_prev))/h, for the first t at which s₀f is
       clearly negative (s₀f < −4·eps·‖∇f(x₀)‖·‖x_t‖, the step's own crossing rule, so that
-      the far end of the bracket is a sign change any re-evaluation reproduces): the
+      the far end of the bracket is a sign change that a re-evaluation almost always
+      reproduces; the rare row whose re-evaluation in input space disagrees moves on along
+      the segment until it agrees, :func:`_push_outwards`): the
       secant (regula falsi) point of the bracket [lo, hi] shifted by 0.45 × the target
       width towards the side that did not move last (f is piecewise linear along the
       segment, so two points usually bracket the crossing within 2τ), kept inside the
@@ -721,12 +760,20 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
         n=izeros, right=false, p=zeros))
     f0, gn0, t = st["f0"], st["gn0"], st["hi"]
 
-    # The crossing in input space: x_prev + (t/h)(x − x_prev), re-evaluated there.
+    # The crossing in input space: x_prev + t·D on the last segment (D = (x − x_prev)/h),
+    # re-evaluated there; one that the input space does not confirm moves on along D
+    # (:func:`_push_outwards`, within the budget left at x_prev).
     h_last = st["h_last"]
-    frac = t / jnp.where(h_last > 0, h_last, 1.0)
-    x_end = X + chart.lift(st["w_prev"] + frac[:, None] * (st["w"] - st["w_prev"]))
-    f_end = apply(params, x_end)
-    ok = (st["mode"] == FOUND) & (f_end * f0 < 0)
+    x_prev = X + chart.lift(st["w_prev"])
+    D = chart.lift(st["w"] - st["w_prev"]) / jnp.where(h_last > 0, h_last, 1.0)[:, None]
+    found = st["mode"] == FOUND
+    f_end = apply(params, x_prev + t[:, None] * D)
+    t, f_end = _push_outwards(
+        params, x_prev, D, t, f_end, f0, found & (f_end * f0 >= 0),
+        max_distance - (st["length"] - h_last),
+        jnp.maximum(rtol * st["length"], eps * jnp.sqrt(st["xn2_prev"])))
+    x_end = x_prev + t[:, None] * D
+    ok = found & (f_end * f0 < 0)
     usable = (gn0 > 0) & (f0 != 0)
     return finalize(params, X, jnp.where(ok[:, None], x_end, X), f0, usable,
                     ~(gn0 > 0) | st["stuck"],

@@ -418,3 +418,28 @@ def test_deepfool_first_layer_chart_matches_the_input_space_iteration(fresh_key)
         done = np.asarray(nets.apply(p, x) * f0 < 0)
         np.testing.assert_array_equal(np.asarray(res.flipped), done)
         np.testing.assert_allclose(res.x_adv[done], x[done], rtol=1e-9, atol=1e-9)
+
+
+def test_push_outwards_moves_unconfirmed_crossings_until_the_network_agrees(fresh_key):
+    """The fallback of the ray search and the flow: a row whose end point is not across in
+    input space moves outwards in doubling steps, never past its budget; others stay."""
+    from mini_adv.attacks import _push_outwards
+    k1, k2 = jax.random.split(fresh_key)
+    d = 50
+    p = linear_net(k1, d)
+    X = data.sphere(k2, 8, d)
+    U = flip_direction(p, X)
+    f0 = nets.apply(p, X)
+    exact = jnp.abs(f0) / jnp.linalg.norm(p.kernels[0])
+    t = exact * (1 - 1e-3)                          # just short of the crossing: not across
+    pending = jnp.arange(8) < 6
+    t_max = jnp.where(jnp.arange(8) == 5, exact * 0.9995, 10 * exact)   # row 5 cannot reach it
+    t_new, f_end = _push_outwards(p, X, U, t, nets.apply(p, X + t[:, None] * U), f0, pending,
+                                  t_max, 1e-4 * exact)
+    # f at the returned t (up to rounding between two compilations: eps·‖w‖·‖x‖)
+    np.testing.assert_allclose(f_end, nets.apply(p, X + t_new[:, None] * U), rtol=0, atol=2e-5)
+    across = np.asarray(f_end * f0 < 0)
+    assert across[:5].all() and not across[5:].any()
+    assert bool(jnp.all(t_new[:5] >= exact[:5] * (1 - 1e-6))) and bool(jnp.all(t_new[:5] < 1.01 * exact[:5]))
+    assert float(t_new[5]) == pytest.approx(float(t_max[5]))       # stopped at its budget
+    np.testing.assert_array_equal(t_new[6:], t[6:])                 # not pending: unchanged

@@ -84,6 +84,18 @@ def test_training_reaches_a_kkt_point_with_pure_units(fresh_key, bias):
     assert s["aligned_with_u"] == 1.0
 
 
+def test_sweep_regression_a_crossing_steeper_than_its_start():
+    """Seed 2263589446 (a CI failure): at n = 40, data set 2, point 11 crosses along −y û where
+    f is three times steeper than at x; the search's rounding band (from ‖∇f(x)‖) was too
+    thin, the re-evaluation in input space disagreed, and the flip was lost. The ray search
+    now moves such a point outwards until the network agrees (attacks._push_outwards)."""
+    sweep = margin.sweep_n(jax.random.key(2263589446), 1000, [40], n_datasets=6, width=32,
+                           steps=2000)
+    rel = sweep[0].trained.relative("universal")
+    assert np.isfinite(rel).all()
+    assert 1.3 < float(rel[2, 11]) < 1.7          # float64 crossing of that ray: 1.488
+
+
 def test_flip_distance_scales_like_norm_over_root_n(fresh_key):
     """Vardi et al.: the flip along −y_i û is of order ‖x‖/√n (symmetric idealisation: exactly)."""
     sweep = margin.sweep_n(fresh_key, 1000, [10, 40], n_datasets=6, width=32, steps=2000)
