@@ -727,8 +727,9 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
         g_lo = jnp.where(cross, across(0.0, s0 * f_prev), g_lo)
         g_hi = jnp.where(cross, across(h_last, s0 * f), g_hi)
         right = right & ~cross
-        zD = jnp.where(cross[:, None], (z - z_prev) / jnp.where(h_last > 0, h_last, 1.0)[:, None],
-                       st["zD"])
+        # the segment's unit direction in the first layer (rows that search or just crossed
+        # no longer step, so z and z_prev stay those of their last segment)
+        zD = (z - z_prev) / jnp.where(h_last > 0, h_last, 1.0)[:, None]
         # the target width: rtol of the path length, but not below the float resolution
         # eps·‖x‖ of the points themselves (as in the ray search)
         tol = jnp.maximum(rtol * length, eps * jnp.sqrt(xn2_prev))
@@ -748,7 +749,7 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
         return dict(k=k + 1, mode=mode, ze=ze, w=w, z=z_new, w_prev=w_prev, z_prev=z_prev,
                     f_prev=f_prev, f0=f0, gn0=gn0, h_min=h_min, xn2=xn2, xn2_prev=xn2_prev,
                     h_last=h_last, length=length, stuck=st["stuck"] | dead,
-                    steps=st["steps"] + go, zD=zD, lo=lo, hi=hi, g_lo=g_lo, g_hi=g_hi, n=n,
+                    steps=st["steps"] + go, lo=lo, hi=hi, g_lo=g_lo, g_hi=g_hi, n=n,
                     right=right, p=p_next)
 
     w0 = jnp.zeros((B, chart.size), X.dtype)
@@ -756,7 +757,7 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
     st = jax.lax.while_loop(cond, body, dict(
         k=0, mode=izeros, ze=z0, w=w0, z=z0, w_prev=w0, z_prev=z0, f_prev=zeros, f0=zeros,
         gn0=zeros, h_min=zeros, xn2=xn2, xn2_prev=xn2, h_last=zeros, length=zeros, stuck=false,
-        steps=izeros, zD=jnp.zeros_like(z0), lo=zeros, hi=zeros, g_lo=zeros, g_hi=zeros,
+        steps=izeros, lo=zeros, hi=zeros, g_lo=zeros, g_hi=zeros,
         n=izeros, right=false, p=zeros))
     f0, gn0, t = st["f0"], st["gn0"], st["hi"]
 
