@@ -3,6 +3,7 @@
 One module per concept, in the order the book meets them:
 
 * :mod:`mini_adv.activations` — activation functions by name.
+* :mod:`mini_adv.validation` — the package's input rules (sizes, numbers, dtypes, networks).
 * :mod:`mini_adv.nets` — random scalar-output MLPs (NNX module and pure pytree form).
 * :mod:`mini_adv.data` — inputs uniform on the sphere of radius √d, labelled data sets.
 * :mod:`mini_adv.gradients` — input gradients, Euler's identity, linearised distance.
@@ -14,22 +15,41 @@ One module per concept, in the order the book meets them:
 * :mod:`mini_adv.margin` — chapter 5: max-margin training, KKT points and their non-robustness.
 * :mod:`mini_adv.parallel` — one kernel over many independent networks, vmapped or looped, on every device.
 * :mod:`mini_adv.runtime` — backend report, CPU/GPU problem sizes, compilation cache and counts.
-* :mod:`mini_adv.plotting` — the book's figure style and kernel-free interactive figures.
+* :mod:`mini_adv.figures` — the book's figure style and each chapter's figures (the only part
+  that imports matplotlib).
 * :mod:`mini_adv.checks` — auto-checkers for the chapters' code exercises.
+
+Submodules load on first use (PEP 562), so ``import mini_adv`` is quick and imports neither
+matplotlib nor the chapters' modules; ``from mini_adv import attacks`` and
+``mini_adv.attacks`` work as usual.
 """
 
-from mini_adv import (activations, attacks, checks, conditioning, data, gradients, margin, nets,
-                      parallel, plotting, rays, rmt, runtime, scaling)
-from mini_adv.attacks import (AttackResult, Status, deepfool, gradient_flow, gradient_ray_flip,
-                              gradient_step, pgd_l2, ray_flip_distance)
-from mini_adv.data import sphere
-from mini_adv.nets import MLPParams, RandomMLP, apply, init_params
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AttackResult", "MLPParams", "RandomMLP", "Status", "activations", "apply", "attacks", "checks",
-    "conditioning", "data", "deepfool", "gradient_flow", "gradient_ray_flip", "gradient_step",
-    "gradients", "init_params", "margin", "nets", "parallel", "pgd_l2", "plotting",
-    "ray_flip_distance", "rays", "rmt", "runtime", "scaling", "sphere",
-]
+_SUBMODULES = ("activations", "attacks", "checks", "conditioning", "data", "figures", "gradients",
+               "margin", "nets", "parallel", "rays", "rmt", "runtime", "scaling", "validation")
+
+_NAMES = {  # re-exported names and the submodule that defines them
+    "AttackResult": "attacks", "Status": "attacks", "deepfool": "attacks",
+    "gradient_flow": "attacks", "gradient_ray_flip": "attacks", "gradient_step": "attacks",
+    "pgd_l2": "attacks", "ray_flip_distance": "attacks",
+    "sphere": "data",
+    "MLPParams": "nets", "RandomMLP": "nets", "apply": "nets", "init_params": "nets",
+}
+
+__all__ = sorted([*_SUBMODULES, *_NAMES])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

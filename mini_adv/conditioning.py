@@ -639,7 +639,7 @@ def plot_joint(ax: Any, samples: OneStepSamples, i: int = 0, *, max_points: int 
     χ = E‖∇f‖² from :meth:`OneStepSamples.moments`; the predicted flip region |f(x)| < s·χ is
     shaded. Flipped samples are red, the others blue.
     """
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     s = float(samples.s[i])
     f, fa, fl = samples.f.ravel(), samples.f_adv[i].ravel(), samples.flipped[i].ravel()
@@ -668,7 +668,7 @@ def plot_flip_curves(ax: Any, results: Mapping[str, OneStepSamples], *,
     """Measured flip rates (±2 s.e. over networks) against s, one colour per entry, with each
     entry's predicted law dashed in the same colour (one black dashed line when all
     predictions coincide)."""
-    from mini_adv.plotting import CYCLE, PALETTE
+    from mini_adv.figures.style import CYCLE, PALETTE
 
     items = list(results.items())
     s_max = s_max or max(float(r.s.max()) for _, r in items)
@@ -697,7 +697,7 @@ def plot_residual_spread(ax: Any, curves: Mapping[str, Sequence[OneStepSamples]]
     Returns:
         The fitted slope per entry.
     """
-    from mini_adv.plotting import CYCLE
+    from mini_adv.figures.style import CYCLE
     from mini_adv.rmt import fit_power_law
 
     slopes = {}
@@ -724,7 +724,7 @@ def plot_independence(fig: Any, ind: IndependenceSamples, *, threshold: float = 
     for rows of W P⊥ (middle), and the histograms of ⟨P⊥w, u⟩ for |g| > threshold and for
     |g| < 1/threshold with the predicted law N(0, sin²θ/d) dashed, beside the histogram of
     ⟨w, u⟩ for |g| > threshold (right)."""
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     ax1, ax2, ax3 = fig.subplots(1, 3)
     k = slice(None, max_points)
@@ -758,7 +758,7 @@ def draw_law_frame(fig: Any, results: Mapping[str, OneStepSamples], activation: 
     """One frame of the chapter's interactive figure: for ``activation``, the measured flip
     rates against the predicted law with step ``s`` marked (left), and the joint scatter of
     (f(x), f(x')) at that s (right)."""
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     r = results[activation]
     i = int(np.argmin(np.abs(r.s - s)))

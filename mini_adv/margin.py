@@ -944,7 +944,7 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> dict[str, float]:
     """Log-log plot of dist/‖x‖ against n: trained network along û and along ∇N (medians and
     quartiles), the robust network's certified radius, the fit and the prediction 1/√n
     (dashed). Returns the fit along û."""
-    from mini_adv.plotting import PALETTE, power_law_axes
+    from mini_adv.figures.style import PALETTE, power_law_axes
 
     ns = np.array([p.n for p in sweep], float)
 
@@ -990,7 +990,7 @@ def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
     the prediction 1/√n (dashed) and 1/2 (dotted). Right: histograms of √n·distance/‖x‖,
     whose prediction (1 along û) does not depend on n.
     """
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     ok = point.accuracy >= 1.0
     t = point.trained
@@ -1031,7 +1031,7 @@ def draw_profiles(ax: Any, net: Network, X: Any, y: Any, key: jax.Array, *,
         The fraction of points flipped within ``t_max`` units along each kind of direction,
         keyed ``"universal"``, ``"gradient"``, ``"random"``.
     """
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     params, X, y = _params_and_data(net, X, y)
     n, d = X.shape
@@ -1062,7 +1062,7 @@ def draw_profiles(ax: Any, net: Network, X: Any, y: Any, key: jax.Array, *,
 def plot_margin_growth(ax: Any, histories: Mapping[str, TrainHistory]) -> None:
     """The normalised margin γ̄(θ_t) against the step t (log axis) for each labelled history,
     from the first step at which every point is fitted."""
-    from mini_adv.plotting import CYCLE
+    from mini_adv.figures.style import CYCLE
 
     for (label, h), color in zip(histories.items(), CYCLE):
         t0 = h.fitted_at

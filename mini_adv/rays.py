@@ -246,7 +246,7 @@ def draw_planes(fig: Any, net: Network, x: jax.Array, u: jax.Array, *, resolutio
     from matplotlib.patches import Patch
 
     from mini_adv.gradients import value_and_input_grad
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     params = as_params(net)
     x = jnp.asarray(x)
@@ -320,7 +320,7 @@ def plot_sweep(fig: Any, out: dict[str, Any]) -> None:
     the prediction C(κ)√d; (b) fraction of rays that flip within κ‖x‖ with arctan(κ)/π;
     (c) √d · mean gradient distance/‖x‖ with ±2 standard errors and √(2/π).
     """
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     d = out["d"]
     kappa = out["raw"][0].kappa

@@ -48,7 +48,7 @@ from mini_adv.activations import Activation, get_activation
 from mini_adv.data import _check_size, sphere
 from mini_adv.gradients import value_and_input_grad_kernel
 from mini_adv.nets import MLPParams, _resolve_scale, apply, check_finite, init_params
-from mini_adv.plotting import CYCLE, PALETTE
+from mini_adv.figures.style import CYCLE, PALETTE
 
 # ---------------------------------------------------------------------------------------------
 # argument checks

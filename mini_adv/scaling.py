@@ -215,7 +215,7 @@ def scaling_fit(sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
 def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
     """Log-log plot of the mean relative flip distance against d with the fitted power law
     and the prediction √(2/π)/√d; returns the fit."""
-    from mini_adv.plotting import PALETTE, power_law_axes
+    from mini_adv.figures.style import PALETTE, power_law_axes
 
     dims = np.array([m.d for m in sweep], float)
     net_means = [m.network_means() for m in sweep]
@@ -242,7 +242,7 @@ def plot_breakdown(fig: Any, panels: Sequence[tuple[Sequence[FlowMeasurement], S
     """One panel per ``(measurements, xs, xlabel, title)``: against a size parameter, the
     fractions of inputs flipped, of inputs stuck where f ≡ 0 (f(x₀) = 0, or the flow stopped
     at ∇f = 0), and of networks on which no input flipped; one legend below the panels."""
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
 
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (measurements, xs, xlabel, title) in zip(axes, panels):
@@ -419,7 +419,7 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from mini_adv.plotting import PALETTE
+    from mini_adv.figures.style import PALETTE
     from mini_adv.rays import plane_slice
 
     params = as_params(net)

@@ -3,7 +3,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from mini_adv import plotting, runtime  # noqa: E402
+from mini_adv import runtime  # noqa: E402
+from mini_adv.figures import style as plotting  # noqa: E402
 
 
 def test_sizes_pick_the_preset_of_this_backend():
@@ -49,7 +50,10 @@ def test_live_slider_is_an_ipywidget_that_redraws(monkeypatch):
     assert calls == [1, 3]
 
 
-def test_book_style_has_opaque_white_background():
-    plotting.use_book_style()
-    assert matplotlib.rcParams["figure.facecolor"] == "white"
-    assert matplotlib.rcParams["savefig.transparent"] is False
+def test_book_style_is_scoped_and_has_an_opaque_white_background():
+    before = dict(matplotlib.rcParams)
+    with plotting.book_style():
+        assert matplotlib.rcParams["figure.facecolor"] == "white"
+        assert matplotlib.rcParams["savefig.transparent"] is False
+        assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"] == plotting.CYCLE
+    assert dict(matplotlib.rcParams) == before  # nothing leaks to later figures

@@ -1,7 +1,10 @@
 """The book's figure style, and interactive figures that also work without a kernel.
 
-* :func:`use_book_style` — one palette and an opaque white background for every figure
-  (readable on the book's dark theme), larger fonts, light grids.
+* :func:`book_style` — a context manager under which figures get the book's style: one
+  palette, an opaque white background (readable on the book's dark theme), larger fonts,
+  light grids; matplotlib's previous settings come back on exit.
+* :func:`use_book_style` — the same settings applied globally, for a notebook's setup cell
+  (it changes ``matplotlib.rcParams`` for the rest of the session; never called on import).
 * :func:`slider` — a figure with a slider over precomputed parameter values. Live in a
   notebook (Colab, Jupyter) it is an ipywidgets slider; in the static web book
   (``MINI_ADV_STATIC=1``) it is a kernel-free JavaScript player of the same frames
@@ -10,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -59,25 +63,40 @@ def power_law_axes(ax: Any, xs: Sequence[float], fit: dict[str, float] | None = 
         ax.set_yticks(keep, [f"{t:g}" for t in keep])
 
 
+BOOK_RC: dict[str, Any] = {
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "savefig.transparent": False,
+    "figure.dpi": 100,
+    "figure.figsize": (7.0, 4.2),
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 10,
+    "legend.framealpha": 0.95,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.prop_cycle": mpl.cycler(color=CYCLE),
+    "animation.embed_limit": 40.0,  # MB, for kernel-free sliders
+}
+"""matplotlib settings of the book's figures (see :func:`book_style`)."""
+
+
+@contextlib.contextmanager
+def book_style() -> Iterator[None]:
+    """Inside ``with book_style():`` figures use the book's style; on exit matplotlib's
+    previous settings are restored (``matplotlib.rc_context``)."""
+    with mpl.rc_context(BOOK_RC):
+        yield
+
+
 def use_book_style() -> None:
-    """Set matplotlib's defaults for the book (call once per chapter, in the setup cell)."""
-    mpl.rcParams.update({
-        "figure.facecolor": "white",
-        "axes.facecolor": "white",
-        "savefig.facecolor": "white",
-        "savefig.transparent": False,
-        "figure.dpi": 100,
-        "figure.figsize": (7.0, 4.2),
-        "font.size": 11,
-        "axes.titlesize": 12,
-        "axes.labelsize": 11,
-        "legend.fontsize": 10,
-        "legend.framealpha": 0.95,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.prop_cycle": mpl.cycler(color=CYCLE),
-        "animation.embed_limit": 40.0,  # MB, for kernel-free sliders
-    })
+    """Apply the book's style globally (``matplotlib.rcParams``) for the rest of the session.
+
+    For a chapter's setup cell; tests and library code use the scoped :func:`book_style`.
+    """
+    mpl.rcParams.update(BOOK_RC)
 
 
 def slider(draw: Callable[[plt.Figure, Any], None], values: Sequence[Any], *, label: str,
