@@ -1,7 +1,12 @@
 # The two commands of the README:
 #   make book   build the book (every chapter executed, warnings are errors)
-#   make test   unit tests + clean book build + both editions read in headless Chromium
-#               (pinned versions), then unit tests with Colab's versions
+#   make test   unit tests, then the clean book build, the student edition and both editions
+#               read in headless Chromium (pinned versions), then with Colab's versions and
+#               Python 3.12: the unit tests, and every chapter executed (tools/run_chapters.py).
+#               The fresh_key tests take a seed hashed from each test's id: the same verdict
+#               on the same commit, every time.
+#   make soak   the statistical tests (those that use fresh_key) on fresh OS-random seeds,
+#               SOAK_REPEAT times each; prints each failing seed with the line that replays it
 # one for the speed benchmarks (book/performance.md):
 #   make bench    the reference benchmark in its own environment (.venv-bench, the peers of
 #                 benchmarks/requirements.txt); writes benchmarks/results/<date>.{json,md}
@@ -15,13 +20,22 @@
 PYTHON ?= python3
 VENV := .venv
 COLAB_VENV := .venv-colab
+# Colab's Python (3.12): pyenv's, python3.12 on PATH or ~/.pyenv/versions/3.12*; else $(PYTHON)
+# with a notice. Looked up only when .venv-colab is (re)built.
+COLAB_PYTHON ?= $(shell $(PYTHON) tools/colab_python.py 3.12)
+SOAK_REPEAT ?= 3
 BENCH_VENV := .venv-bench
 PIP_FLAGS := -q --disable-pip-version-check
 STUDENT_BRANCH ?= student
 STUDENT_REPO ?=
 export MINI_ADV_STATIC := 1
 
-.PHONY: book test student bench chromium colab-cells clean
+UNIT := -m "not book and not browser"
+TEST_START := $(shell date +%s)
+# $(call timed,label,command): run the command, then print how long it took (commas: none in either)
+timed = t0=$$(date +%s); $(2); rc=$$?; echo "== $(1): $$(( $$(date +%s) - t0 )) s (exit $$rc)"; exit $$rc
+
+.PHONY: book test soak student bench chromium colab-cells colab-package clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +44,24 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
 
-$(COLAB_VENV)/.installed: tests/requirements-colab.txt pyproject.toml
-	$(PYTHON) -m venv $(COLAB_VENV)
+# Colab's stack only; the package goes in at every make test (colab-package)
+$(COLAB_VENV)/.installed: tests/requirements-colab.txt tools/colab_python.py
+	rm -rf $(COLAB_VENV)
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
 	$(COLAB_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
 	$(COLAB_VENV)/bin/python -m pip install $(PIP_FLAGS) -r tests/requirements-colab.txt
-	$(COLAB_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
+
+# The package as Colab's install cell installs it: a regular (not editable) install of this
+# tree, its dependencies resolved against what is installed; then no pin may have moved
+# (run_chapters.py --requirements), nor a module be missing from the install (run_chapters.py
+# checks both before the chapters), and pip check must be clean. build/ is setuptools' scratch
+# folder: removed before, so that no stale module of an earlier build reaches the wheel.
+colab-package: $(COLAB_VENV)/.installed
+	rm -rf build
+	$(COLAB_VENV)/bin/python -m pip install $(PIP_FLAGS) .
+	rm -rf build
+	$(COLAB_VENV)/bin/python -m pip check
 
 # torchattacks without its dependencies: it would pull torchvision (see benchmarks/requirements.txt)
 $(BENCH_VENV)/.installed: benchmarks/requirements.txt pyproject.toml
@@ -62,11 +88,26 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: $(VENV)/.installed $(COLAB_VENV)/.installed chromium
-	@echo "== unit tests, the clean -W book build, the student edition and the browser test (pinned versions: requirements.txt)"
-	$(VENV)/bin/python -m pytest -ra
-	@echo "== unit tests again with Colab's versions (tests/requirements-colab.txt)"
-	$(COLAB_VENV)/bin/python -m pytest -ra -m "not book and not browser"
+# The unit tests run without JAX's persistent compilation cache (MINI_ADV_JAX_CACHE=off), so
+# that none depends on what an earlier run left; the book build (tests/conftest.py) and the
+# chapter runner use an empty temporary cache each.
+test: $(VENV)/.installed colab-package chromium
+	@echo "== unit tests (pinned versions: requirements.txt)"
+	@$(call timed,unit tests (pinned versions),MINI_ADV_JAX_CACHE=off $(VENV)/bin/python -m pytest -ra $(UNIT))
+	@echo "== the clean -W book build, the student edition and the browser test (pinned versions)"
+	@$(call timed,book build + student edition + browser test,$(VENV)/bin/python -m pytest -ra -m "book or browser")
+	@echo "== unit tests again with Colab's versions ($$($(COLAB_VENV)/bin/python -V); tests/requirements-colab.txt)"
+	@$(call timed,unit tests (Colab's versions),MINI_ADV_JAX_CACHE=off $(COLAB_VENV)/bin/python -m pytest -ra $(UNIT))
+	@echo "== every chapter executed with Colab's versions (tools/run_chapters.py)"
+	@$(call timed,chapters (Colab's versions),$(COLAB_VENV)/bin/python tools/run_chapters.py --requirements tests/requirements-colab.txt)
+	@echo "== make test passed in $$(( $$(date +%s) - $(TEST_START) )) s"
+
+# Fresh OS-random seeds for every test that uses fresh_key (marker "stats"), SOAK_REPEAT
+# different seeds each. A failure prints its seed and the command that replays it; a seed that
+# fails here becomes a fixed regression test (jax.random.key(<seed>)) once its cause is fixed.
+soak: $(VENV)/.installed
+	@echo "== statistical tests on fresh random seeds, $(SOAK_REPEAT) each (MINI_ADV_SEED=random MINI_ADV_REPEAT=$(SOAK_REPEAT))"
+	@$(call timed,soak,MINI_ADV_JAX_CACHE=off MINI_ADV_SEED=random MINI_ADV_REPEAT=$(SOAK_REPEAT) $(VENV)/bin/python -m pytest -ra -m "stats and not book and not browser")
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/run.py --config reference --out benchmarks/results/$$(date +%F).json
@@ -75,4 +116,4 @@ colab-cells: $(VENV)/.installed
 	$(VENV)/bin/python tools/sync_colab.py
 
 clean:
-	rm -rf _build $(VENV) $(COLAB_VENV) $(BENCH_VENV) *.egg-info
+	rm -rf _build build $(VENV) $(COLAB_VENV) $(BENCH_VENV) *.egg-info
