@@ -73,7 +73,7 @@ def _hash32(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
-def test_id(nodeid: str) -> str:
+def base_nodeid(nodeid: str) -> str:
     """The test's id without the ``repeatN`` parameter that ``MINI_ADV_REPEAT`` adds."""
     return _REPEAT_ID.sub("", nodeid)
 
@@ -84,7 +84,7 @@ def seed_for(nodeid: str, repeat: int = 0, setting: int | str | None = None) -> 
     after that."""
     if setting == "random":
         return int.from_bytes(os.urandom(4), "little")
-    base = _hash32(test_id(nodeid)) if setting is None else int(setting)
+    base = _hash32(base_nodeid(nodeid)) if setting is None else int(setting)
     return base if repeat == 0 else _hash32(f"{base}/repeat{repeat}")
 
 
@@ -92,7 +92,7 @@ def replay_command(nodeid: str, seed: int) -> str:
     """The shell line that runs this one test again with this seed."""
     python = sys.executable
     rel = os.path.relpath(python)
-    return f"{SEED_ENV}={seed} {rel if not rel.startswith('..') else python} -m pytest '{test_id(nodeid)}'"
+    return f"{SEED_ENV}={seed} {rel if not rel.startswith('..') else python} -m pytest '{base_nodeid(nodeid)}'"
 
 
 def pytest_configure(config):

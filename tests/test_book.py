@@ -1,10 +1,13 @@
 """The book builds from a clean cache with warnings as errors, executing every chapter; the
-student edition builds from the same sources and no solution text reaches it."""
+student edition builds from the same sources and no solution text reaches it; Colab's chapter
+run (tools/run_chapters.py) covers every chapter, with the package as pip installs it."""
 
+import fnmatch
 import json
 import pathlib
 import re
 import sys
+import tomllib
 
 import pytest
 import yaml
@@ -12,6 +15,8 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import chapter_times  # noqa: E402
+import colab_python  # noqa: E402
+import run_chapters  # noqa: E402
 import student_edition  # noqa: E402
 import sync_colab  # noqa: E402
 
@@ -31,6 +36,46 @@ def test_every_notebook_is_in_the_toc_clean_and_has_the_colab_cell():
         src = "".join(first_code["source"])
         pip_lines = [line for line in src.splitlines() if "pip install" in line]
         assert pip_lines and not any("jax" in line for line in pip_lines), "the Colab cell must not install jax"
+
+
+def test_the_colab_run_executes_every_chapter_of_the_toc():
+    assert [str(p.relative_to(ROOT)) for p in run_chapters.chapters()] == [f"{c}.ipynb" for c in chapters()
+                                                                           if pathlib.Path(c).name.startswith("ch")]
+
+
+def test_pip_installs_every_subpackage_of_mini_adv():
+    """A regular install (Colab's ``pip install``, not the editable one of .venv) holds only the
+    packages pyproject.toml names: each folder of mini_adv/ with an __init__.py must be one."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    find = tool.get("packages", {}).get("find") if isinstance(tool.get("packages"), dict) else None
+    on_disk = sorted(".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "mini_adv").rglob("__init__.py"))
+    if find is None:
+        missing = [p for p in on_disk if p not in tool.get("packages", [])]
+    else:
+        missing = [p for p in on_disk if not any(fnmatch.fnmatchcase(p, pat) for pat in find.get("include", ["*"]))]
+    assert not missing, (f"{missing} not in pyproject.toml's [tool.setuptools] packages: a pip install "
+                         f"(Colab's) would lack them; list them, or use [tool.setuptools.packages.find] "
+                         f'include = ["mini_adv*"]')
+
+
+def test_the_chapter_runner_reports_versions_that_are_not_the_pins(tmp_path):
+    import pytest as pytest_module
+
+    req = tmp_path / "requirements.txt"
+    req.write_text(f"# comment\npytest=={pytest_module.__version__}\nno-such-package-mini-adv==1.0\n"
+                   f"loose>=2\nPyYAML == 0.0.1  # pinned wrong\n")
+    wanted = run_chapters.pins(req)
+    assert wanted == {"pytest": pytest_module.__version__, "no-such-package-mini-adv": "1.0", "PyYAML": "0.0.1"}
+    wrong = run_chapters.version_mismatches(wanted)
+    assert len(wrong) == 2 and wrong[0].startswith("no-such-package-mini-adv: pinned 1.0, installed nothing")
+    assert wrong[1].startswith("PyYAML: pinned 0.0.1, installed ")
+
+
+def test_the_colab_python_finder_accepts_only_the_version_asked_for():
+    here = "%d.%d" % sys.version_info[:2]
+    assert colab_python.works(sys.executable, here)
+    assert not colab_python.works(sys.executable, "3.99")
+    assert colab_python.find("3.99") is None
 
 
 def _markdown(chapter: str) -> str:
