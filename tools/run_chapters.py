@@ -1,6 +1,6 @@
 """Execute every chapter notebook as a reader's kernel would, with no cache, and time each one.
 
-    python tools/run_chapters.py [--requirements tests/requirements-colab.txt] [--timeout 600]
+    python tools/run_chapters.py [--requirements tests/requirements-colab.txt] [--timeout 300]
                                  [book/ch1_linear_picture.ipynb ...]
 
 ``make test`` runs it with the Python of ``.venv-colab`` (Colab's versions): each chapter
@@ -138,7 +138,8 @@ def run_chapter(path: pathlib.Path, kernel_name: str, timeout: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("notebooks", nargs="*", type=pathlib.Path, help="default: every book/ch*.ipynb")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per cell (default 600)")
+    ap.add_argument("--timeout", type=float, default=300.0,
+                    help="seconds per cell (default 300; a chapter should take 90 s in all)")
     ap.add_argument("--requirements", type=pathlib.Path,
                     help="check first that this interpreter has the exact pins of this file")
     args = ap.parse_args(argv)
