@@ -1,7 +1,13 @@
 """Inputs on the sphere.
 
 Every theorem in the book is stated for inputs of norm √d (equivalently, coordinates of
-order 1), drawn independently of the network. :func:`sphere` draws them.
+order 1), drawn independently of the network. :func:`sphere` draws them;
+:func:`sphere_batches` draws one batch per network of a stack.
+
+Arrays come out in JAX's default float dtype: float32, or float64 under ``jax.enable_x64``
+(:func:`mini_adv.runtime.float64`), the dtype :func:`mini_adv.nets.init_params` draws the
+weights in. Sizes and numbers may be Python, NumPy or 0-d JAX scalars
+(:mod:`mini_adv.validation`).
 """
 
 from __future__ import annotations
@@ -13,16 +19,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mini_adv.validation import check_float_array, check_key, check_number, check_size
 
-def _check_size(name: str, value: Any) -> int:
-    """Return ``value`` as an int if it is a positive integer, else raise ``ValueError``.
+_check_size = check_size  # kept until the other modules switch to validation.check_size
 
-    Shared by the modules that take counts and sizes (:mod:`mini_adv.rmt`,
-    :mod:`mini_adv.scaling`).
-    """
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+
+def _radius(d: int, radius: Any) -> float:
+    """√d for ``None``, else ``radius`` as a positive finite float."""
+    if radius is None:
+        return math.sqrt(d)
+    try:
+        return float(check_number("radius", radius, low=0.0))
+    except ValueError:
+        raise ValueError(f"radius must be a positive finite number, got {radius!r}") from None
 
 
 def sphere(key: jax.Array, n: int, d: int, radius: float | None = None) -> jax.Array:
@@ -32,25 +41,52 @@ def sphere(key: jax.Array, n: int, d: int, radius: float | None = None) -> jax.A
     uniform on S^{d−1}.
 
     Args:
-        key: PRNG key.
+        key: PRNG key (``jax.random.key(seed)``).
         n: number of points.
         d: dimension.
-        radius: ‖x‖ for every point; ``None`` means √d (the book's convention).
+        radius: ‖x‖ for every point; ``None`` means √d (the book's convention). A Python,
+            NumPy or 0-d JAX number.
 
     Returns:
-        ``(n, d)`` float32 array with every row of norm ``radius``.
+        ``(n, d)`` array in the default float dtype (float32; float64 under x64), every row
+        of norm ``radius``.
 
     Raises:
-        ValueError: if ``n`` or ``d`` is not a positive integer, or ``radius`` is not a
-            positive finite number.
+        ValueError: if ``key`` is not a PRNG key, ``n`` or ``d`` is not a positive integer,
+            or ``radius`` is not a positive finite number.
     """
-    _check_size("n", n)
-    _check_size("d", d)
-    r = math.sqrt(d) if radius is None else radius
-    if not (isinstance(r, (int, float)) and math.isfinite(r) and r > 0):
-        raise ValueError(f"radius must be a positive finite number, got {radius!r}")
+    key = check_key(key)
+    n, d = check_size("n", n), check_size("d", d)
+    r = _radius(d, radius)
     g = jax.random.normal(key, (n, d))
     return r * g / jnp.linalg.norm(g, axis=-1, keepdims=True)
+
+
+def sphere_batches(key: jax.Array, n_networks: int, n: int, d: int,
+                   radius: float | None = None) -> jax.Array:
+    """One batch of ``n`` inputs on the sphere per network of a stack of ``n_networks``.
+
+    X[i] holds the inputs of network i (independent of the network, as the theorems assume):
+    ``sphere(key, n_networks * n, d, radius).reshape(n_networks, n, d)``, so the same key gives
+    the same points as that expression. The shape that :func:`mini_adv.parallel.map_networks`
+    takes next to ``init_params(key, widths, n=n_networks)``.
+
+    Args:
+        key: PRNG key.
+        n_networks: N, the number of networks.
+        n: inputs per network.
+        d: dimension.
+        radius: ‖x‖ for every point; ``None`` means √d.
+
+    Returns:
+        ``(n_networks, n, d)`` array in the default float dtype, every row of norm ``radius``.
+
+    Raises:
+        ValueError: as :func:`sphere`, and if ``n_networks`` is not a positive integer.
+    """
+    n_networks, n, d = (check_size("n_networks", n_networks), check_size("n", n),
+                        check_size("d", d))
+    return sphere(key, n_networks * n, d, radius).reshape(n_networks, n, d)
 
 
 def signs(key: jax.Array, n: int, *, balanced: bool = True) -> jax.Array:
@@ -60,12 +96,13 @@ def signs(key: jax.Array, n: int, *, balanced: bool = True) -> jax.Array:
     chapter 5 need both; with i.i.d. signs all n labels agree with probability 2^{1−n}).
 
     Returns:
-        ``(n,)`` float32 array of ±1.
+        ``(n,)`` array of ±1 in the default float dtype (float32; float64 under x64).
 
     Raises:
-        ValueError: if ``n`` is not a positive integer.
+        ValueError: if ``key`` is not a PRNG key or ``n`` is not a positive integer.
     """
-    _check_size("n", n)
+    key = check_key(key)
+    n = check_size("n", n)
     if not balanced:
         return jnp.where(jax.random.bernoulli(key, 0.5, (n,)), 1.0, -1.0)
     return jax.random.permutation(key, jnp.where(jnp.arange(n) < n // 2, 1.0, -1.0))
@@ -84,9 +121,9 @@ def nearly_orthogonal(key: jax.Array, n: int, d: int, *, radius: float | None = 
         ``(X, y)``: ``(n, d)`` inputs and ``(n,)`` labels in {±1}.
 
     Raises:
-        ValueError: for non-positive sizes or radius.
+        ValueError: for a key that is not a PRNG key, non-positive sizes or radius.
     """
-    k_x, k_y = jax.random.split(key)
+    k_x, k_y = jax.random.split(check_key(key))
     return sphere(k_x, n, d, radius), signs(k_y, n, balanced=balanced)
 
 
@@ -131,9 +168,9 @@ def cluster_means(key: jax.Array, k: int, d: int, *, radius: float | None = None
         ``(means, labels)``: ``(k, d)`` and ``(k,)`` in {±1} (:func:`signs`).
 
     Raises:
-        ValueError: for non-positive sizes or radius.
+        ValueError: for a key that is not a PRNG key, non-positive sizes or radius.
     """
-    k_m, k_y = jax.random.split(key)
+    k_m, k_y = jax.random.split(check_key(key))
     return sphere(k_m, k, d, radius), signs(k_y, k)
 
 
@@ -149,7 +186,7 @@ def clusters(key: jax.Array, means: Any, labels: Any, n: int, *, noise: float = 
     a test set drawn with different keys share the means.
 
     Args:
-        key: PRNG key. means: ``(k, d)``. labels: ``(k,)`` in {±1}. n: number of points.
+        key: PRNG key. means: ``(k, d)`` floating. labels: ``(k,)`` in {±1}. n: number of points.
         noise: ‖x − μ_c‖/‖μ_c‖, about; ≥ 0.
         balanced: equal cluster sizes (up to one) instead of i.i.d. cluster indices.
 
@@ -157,18 +194,22 @@ def clusters(key: jax.Array, means: Any, labels: Any, n: int, *, noise: float = 
         ``(X, y, c)``: ``(n, d)`` points, ``(n,)`` labels and ``(n,)`` cluster indices.
 
     Raises:
-        ValueError: for mismatched shapes, labels other than ±1, a negative or non-finite
-            noise level or a non-positive n.
+        ValueError: for a key that is not a PRNG key, means that are not real floating-point
+            numbers or hold NaN/inf, mismatched shapes, labels other than ±1, a negative or
+            non-finite noise level or a non-positive n.
     """
-    _check_size("n", n)
-    means, labels = jnp.asarray(means), jnp.asarray(labels)
+    key = check_key(key)
+    n = check_size("n", n)
+    means, labels = check_float_array("means", means), jnp.asarray(labels)
     if means.ndim != 2 or labels.shape != (means.shape[0],):
         raise ValueError(f"means must be (k, d) and labels (k,); got {tuple(means.shape)} "
                          f"and {tuple(labels.shape)}")
     if not bool(jnp.all(jnp.abs(labels) == 1)):
         raise ValueError("labels must be ±1")
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number ≥ 0, got {noise!r}")
+    try:
+        noise = float(check_number("noise", noise, low=0.0, strict_low=False))
+    except ValueError:
+        raise ValueError(f"noise must be a finite number ≥ 0, got {noise!r}") from None
     k, d = means.shape
     k_c, k_g = jax.random.split(key)
     c = (jax.random.permutation(k_c, jnp.arange(n) % k) if balanced

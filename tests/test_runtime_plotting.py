@@ -1,23 +1,159 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
 import matplotlib
 import pytest
 
 matplotlib.use("Agg")
 
+import jax.numpy as jnp  # noqa: E402
+
 from mini_adv import runtime  # noqa: E402
 from mini_adv.figures import style as plotting  # noqa: E402
 
 
-def test_sizes_pick_the_preset_of_this_backend():
-    expected = 2 if runtime.on_accelerator() else 1
-    assert runtime.sizes(cpu={"n": 1}, gpu={"n": 2}) == {"n": expected}
+@pytest.mark.parametrize("backend,expected", [("cpu", 1), ("gpu", 2), ("tpu", 2)])
+def test_sizes_pick_the_gpu_preset_on_accelerators_only(monkeypatch, backend, expected):
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    assert runtime.on_accelerator() == (backend != "cpu")
+    cpu, gpu = {"n": 1}, {"n": 2}
+    out = runtime.sizes(cpu=cpu, gpu=gpu)
+    assert out == {"n": expected}
+    out["n"] = 99                                  # a copy: the presets are not changed
+    assert cpu == {"n": 1} and gpu == {"n": 2}
     with pytest.raises(ValueError, match="same keys"):
         runtime.sizes(cpu={"n": 1}, gpu={"m": 2})
 
 
-def test_report_names_backend_and_versions(capsys):
+CACHE_FLAGS = ("jax_enable_compilation_cache", "jax_compilation_cache_dir",
+               "jax_persistent_cache_min_compile_time_secs", "jax_persistent_cache_min_entry_size_bytes",
+               "jax_enable_x64")
+
+
+def _flags():
+    return {f: getattr(jax.config, f) for f in CACHE_FLAGS}
+
+
+@pytest.fixture
+def empty_home(tmp_path, monkeypatch):
+    """HOME and the cache variables pointed at an empty temporary directory."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("MINI_ADV_JAX_CACHE", raising=False)
+    return home
+
+
+@pytest.fixture
+def restore_flags():
+    before = _flags()
+    yield before
+    for f, v in before.items():
+        jax.config.update(f, v)
+
+
+def test_report_only_reports(capsys, empty_home):
+    """CODE-30: report() used to turn the persistent cache on and write to ~/.cache."""
+    before = _flags()
     text = runtime.report()
-    assert "backend:" in text and "JAX" in text and "Flax" in text
+    assert _flags() == before                      # no configuration changed
+    assert list(empty_home.iterdir()) == []        # nothing written under HOME
+    assert f"JAX {jax.__version__}" in text and f"backend: {jax.default_backend()}" in text
+    assert "compilation cache: off" in text and "x64: False" in text
     assert text in capsys.readouterr().out
+    with runtime.float64():
+        assert "x64: True" in runtime.report()
+
+
+def test_report_says_the_cache_is_on_after_it_was_turned_on(tmp_path, empty_home, restore_flags):
+    assert runtime.enable_compilation_cache(str(tmp_path / "c")) == str(tmp_path / "c")
+    assert "compilation cache: on" in runtime.report()
+    jax.config.update("jax_enable_compilation_cache", False)
+    assert "compilation cache: off" in runtime.report()
+
+
+@pytest.mark.parametrize("env", ["off", "OFF", "0", "false", "no"])
+def test_the_cache_can_be_turned_off_from_the_environment(tmp_path, empty_home, monkeypatch, env):
+    monkeypatch.setenv("MINI_ADV_JAX_CACHE", env)
+    before = _flags()
+    assert runtime.enable_compilation_cache(str(tmp_path / "c")) is None
+    assert runtime.enable_compilation_cache() is None
+    assert _flags() == before and not (tmp_path / "c").exists()
+    assert list(empty_home.iterdir()) == []
+
+
+def test_the_cache_directory_is_the_callers_or_the_environments(tmp_path, empty_home, monkeypatch,
+                                                                restore_flags):
+    got = runtime.enable_compilation_cache("~/.cache/mini_adv/jax", min_compile_secs=0.5)
+    assert got == str(empty_home / ".cache" / "mini_adv" / "jax") and os.path.isdir(got)  # ~ expanded
+    assert jax.config.jax_compilation_cache_dir == got
+    assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.5
+    monkeypatch.setenv("MINI_ADV_JAX_CACHE", str(tmp_path / "override"))
+    got = runtime.enable_compilation_cache("~/.cache/mini_adv/jax")
+    assert got == str(tmp_path / "override") == runtime.compilation_cache_dir()
+    assert jax.config.jax_compilation_cache_dir == got
+    with pytest.raises(ValueError, match="min_compile_secs"):
+        runtime.enable_compilation_cache(str(tmp_path / "x"), min_compile_secs=-1.0)
+
+
+def test_compilation_cache_dir_only_computes_a_path(empty_home, monkeypatch):
+    assert runtime.compilation_cache_dir() == str(empty_home / ".cache" / "mini_adv" / "jax")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(empty_home / "xdg"))
+    assert runtime.compilation_cache_dir() == str(empty_home / "xdg" / "mini_adv" / "jax")
+    assert list(empty_home.iterdir()) == []
+
+
+def test_the_persistent_cache_writes_only_in_its_directory(tmp_path):
+    """A fresh process (JAX opens the cache once): compiled programs land in the directory
+    that MINI_ADV_JAX_CACHE names, instead of the one passed, and nowhere under HOME."""
+    script = textwrap.dedent("""
+        import sys, jax, jax.numpy as jnp
+        from mini_adv import runtime
+        print(runtime.enable_compilation_cache("~/.cache/mini_adv/jax", min_compile_secs=0.0))
+        jax.block_until_ready(jax.jit(lambda x: jnp.sin(x) @ x.T)(jnp.ones((32, 32))))
+    """)
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "JAX_COMPILATION_CACHE_DIR")}
+    env.update(HOME=str(home), MINI_ADV_JAX_CACHE=str(cache))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == str(cache)
+    assert any(cache.iterdir())
+    assert list(home.iterdir()) == []
+
+
+def _listening() -> bool:
+    from jax._src import monitoring   # JAX's list of duration listeners (no public reader)
+
+    return runtime._on_event in monitoring._event_duration_secs_listeners
+
+
+def test_count_compilations_nests_and_leaves_no_listener_behind():
+    old = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    try:
+        assert not _listening()
+        with runtime.count_compilations() as outer:
+            assert _listening()
+            jax.block_until_ready(jax.jit(lambda x: x * 3 + 1)(jnp.ones(13)))
+            with runtime.count_compilations() as inner:
+                jax.block_until_ready(jax.jit(lambda x: x * 5 - 2)(jnp.ones(13)))
+            assert _listening()
+        assert not _listening()
+        assert inner.count >= 1 and outer.count >= inner.count + 1
+        assert outer.seconds >= inner.seconds > 0 and len(outer.durations) == outer.count
+        with pytest.raises(RuntimeError):
+            with runtime.count_compilations():
+                raise RuntimeError("boom")
+        assert not _listening()
+    finally:
+        jax.config.update("jax_enable_compilation_cache", old)
 
 
 def test_progress_is_silent_in_static_mode(monkeypatch, capsys):
