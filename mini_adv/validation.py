@@ -218,11 +218,17 @@ def check_params(params: Any, *, stacked: bool | None = False, name: str = "net"
     if len(dtypes) > 1:
         raise ValueError(f"the weights of {name} mix dtypes {sorted(map(str, dtypes))}; draw them "
                          f"under one precision or cast them all to one dtype")
-    for a in leaves:
-        if not isinstance(a, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(a))):
-            raise ValueError(f"the weights of {name} contain NaN or inf; check how the network "
-                             f"was trained or loaded")
+    concrete = [a for a in leaves if not isinstance(a, jax.core.Tracer)]
+    if concrete and not bool(_all_finite(concrete)):
+        raise ValueError(f"the weights of {name} contain NaN or inf; check how the network "
+                         f"was trained or loaded")
     return p
+
+
+@jax.jit
+def _all_finite(arrays: list[jax.Array]) -> jax.Array:
+    """Whether every entry of every array is finite: one compiled reduction, one host sync."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
 
 
 def check_batch(params: Any, X: Any, name: str = "X") -> jax.Array:
