@@ -225,14 +225,14 @@ class FlipScalingFit:
     Attributes:
         slope: the exponent (prediction −1/2). C: the constant (symmetric idealisation: 1).
         which: ``"universal"`` (along −y_i û) or ``"gradient"``.
-        ns: ``(K,)`` the numbers of points. medians: ``(K,)`` the fitted medians.
+        ns: the numbers of points n. medians: the fitted medians, one per n.
     """
 
     slope: float
     C: float
     which: str
-    ns: np.ndarray
-    medians: np.ndarray
+    ns: tuple[int, ...]
+    medians: tuple[float, ...]
 
 
 def fit_flip_scaling(sweep: Sequence[SweepPoint], which: str = "universal") -> FlipScalingFit:
@@ -272,7 +272,7 @@ def fit_flip_scaling(sweep: Sequence[SweepPoint], which: str = "universal") -> F
     if len(set(ns)) < 2:
         raise ValueError(f"fit_flip_scaling needs sweep points at two or more distinct n; got {ns}")
     slope, C = fit_power_law(ns, med)
-    return FlipScalingFit(slope=slope, C=C, which=which, ns=np.asarray(ns), medians=np.asarray(med))
+    return FlipScalingFit(slope=slope, C=C, which=which, ns=tuple(ns), medians=tuple(med))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -94,7 +94,8 @@ def _kkt_system(K: np.ndarray, v: np.ndarray, b: np.ndarray | None, X: np.ndarra
     xs = np.sqrt(np.sum(Xn * Xn, axis=1) + (1.0 if has_b else 0.0))
     ws = np.sqrt(np.sum(K * K, axis=0) + b * b)
     rel = Z / np.maximum(xs[:, None] * ws[None, :], np.finfo(float).tiny)
-    kink = np.abs(rel) <= kink_tol
+    # kink_tol = 0: λ alone with σ'(0) = 0, also where a pre-activation is exactly 0
+    kink = np.abs(rel) <= kink_tol if kink_tol > 0 else np.zeros(rel.shape, bool)
     act = (~kink & (Z > 0)).astype(float)
     Q, Rm = np.linalg.qr(Xn.T)                       # X^T = Q R: x_i = Q R[:, i]
     Wq = Q.T @ K                                     # in-span coordinates of every w_j
