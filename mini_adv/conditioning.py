@@ -25,76 +25,77 @@ This module provides:
   step (the kernel of :func:`mini_adv.attacks.gradient_step`, flips verified) on many
   independent networks: one jitted call draws them (``nets.init_params(..., n=N)``), one
   jitted call vmapped over the networks and the step sizes (:func:`one_step_kernel`) returns
-  the samples (f(x), f(x'), ‖∇f(x)‖) as :class:`OneStepSamples`;
-* figure helpers for the chapter (:func:`plot_joint`, :func:`plot_flip_curves`,
-  :func:`plot_residual_spread`, :func:`plot_independence`, :func:`draw_law_frame`).
+  the samples (f(x), f(x'), ‖∇f(x)‖) as :class:`OneStepSamples`.
 
-Drawing the networks in a separate jitted call from the step lets every activation reuse
-the compiled draw (the weights do not depend on σ). Measured on the 2-core CPU at
-d = m = 256, 256 networks × 16 inputs: about 1 s per additional activation this way, against
-about 2.6 s when the draw and the step were fused into one jitted function (``lax.map`` over
-chunks of networks), which recompiles the random-number generation for every activation.
+The chapter's figures are in :mod:`mini_adv.figures.ch4`. Drawing the networks in a separate
+jitted call from the step lets every activation reuse the compiled draw (the weights do not
+depend on σ), instead of recompiling the random-number generation for every activation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from mini_adv import quadrature
 from mini_adv.activations import Activation, get_activation
 from mini_adv.attacks import Status, gradient_step_kernel
-from mini_adv.data import _check_size, sphere
+from mini_adv.data import sphere
 from mini_adv.gradients import value_and_input_grad_kernel
-from mini_adv.nets import READOUTS, MLPParams, _resolve_scale, init_params
+from mini_adv.nets import READOUTS, WEIGHT_SCALES, MLPParams, init_params
 from mini_adv.runtime import float64
+from mini_adv.validation import (check_float_array, check_key, check_number, check_params,
+                                 check_size, check_stacked_batch, check_widths)
 
-QUADRATURE_NODES = 200
-"""Gauss–Hermite nodes used by :func:`gaussian_moments`. The number is even, so no node sits
-at 0, where ReLU and |x| have their kink; the nodes are symmetric, so for those two the rule
-is exact (E σ'(G)² = Σ w_i 1{z_i > 0} = 1/2 for ReLU)."""
-
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
-_WEIGHTS = _WEIGHTS / math.sqrt(2.0 * math.pi)  # E φ(G) ≈ Σ w_i φ(z_i), G ~ N(0, 1)
-
-
-def _check_std(std: Any) -> float:
-    if not (isinstance(std, (int, float, np.floating)) and not isinstance(std, bool)
-            and math.isfinite(std) and std > 0):
-        raise ValueError(f"std must be a positive finite number, got {std!r}")
-    return float(std)
+QUADRATURE_NODES = quadrature.NUM_NODES
+"""Gauss–Hermite nodes used by :func:`gaussian_moments` (:data:`mini_adv.quadrature.NUM_NODES`).
+The number is even, so no node sits at 0, where ReLU and |x| have their kink; the nodes are
+symmetric, so for those two the rule is exact (E σ'(G)² = Σ w_i 1{z_i > 0} = 1/2 for ReLU)."""
 
 
-def _moments(activation: str | Activation, std: float) -> tuple[float, float]:
+def _scale(weight_scale: Any) -> float:
+    """The weight scale c (entries N(0, c²/fan_in)) of ``"lecun"``, ``"he"`` or a number c > 0."""
+    if isinstance(weight_scale, str):
+        if weight_scale not in WEIGHT_SCALES:
+            raise ValueError(f"unknown weight_scale {weight_scale!r}; use one of "
+                             f"{sorted(WEIGHT_SCALES)} or a positive number")
+        return WEIGHT_SCALES[weight_scale]
+    return float(check_number("weight_scale", weight_scale, low=0.0))
+
+
+def _mean_field(activation: str | Activation, depth: int, c: float) -> tuple[float, float]:
     try:
-        return _moments_cached(activation, std)
+        return _mean_field_cached(activation, depth, c)
     except TypeError:  # an unhashable callable: compute without the cache
-        return _quadrature(activation, std)
+        return _mean_field_quadrature(activation, depth, c)
 
 
 @functools.lru_cache(maxsize=256)
-def _moments_cached(activation: str | Activation, std: float) -> tuple[float, float]:
-    return _quadrature(activation, std)
+def _mean_field_cached(activation: str | Activation, depth: int, c: float) -> tuple[float, float]:
+    return _mean_field_quadrature(activation, depth, c)
 
 
-def _quadrature(activation: str | Activation, std: float) -> tuple[float, float]:
+def _mean_field_quadrature(activation: str | Activation, depth: int, c: float
+                           ) -> tuple[float, float]:
+    """(E σ(√p_L G)², Π_ℓ c² E σ'(√p_ℓ G)²) with p_ℓ = c² q_{ℓ−1} from the length map."""
     sigma = get_activation(activation)
+    slope = jnp.vectorize(jax.grad(sigma))
     with float64():
-        z = jnp.asarray(std * _NODES, dtype=jnp.float64)
-        w = jnp.asarray(_WEIGHTS, dtype=jnp.float64)
-        values = sigma(z)
-        slopes = jax.vmap(jax.grad(sigma))(z)
-        m0 = float(jnp.sum(w * values**2))
-        m1 = float(jnp.sum(w * slopes**2))
-    if not (math.isfinite(m0) and math.isfinite(m1)):
+        q = quadrature.length_map(sigma, jnp.asarray(c, jnp.float64), depth, 1.0)
+        p = c * c * q[:-1]                                        # p_1, …, p_L
+        m1 = quadrature.expectation(lambda z: slope(z) ** 2, jnp.sqrt(p))
+        var_f, chi = float(q[-1]), float(jnp.prod(c * c * m1))
+    if not (math.isfinite(var_f) and math.isfinite(chi)):
         raise ValueError(f"E σ(G)² or E σ'(G)² is not finite for activation {activation!r}; "
                          "use an activation of at most polynomial growth")
-    return m0, m1
+    return var_f, chi
 
 
 def gaussian_moments(activation: str | Activation, *, std: float = 1.0) -> tuple[float, float]:
@@ -102,17 +103,18 @@ def gaussian_moments(activation: str | Activation, *, std: float = 1.0) -> tuple
 
         E φ(G) ≈ Σ_i w_i φ(std · z_i),   (z_i, w_i) = probabilists' Hermite nodes and weights,
 
-    with :data:`QUADRATURE_NODES` nodes, computed in float64; σ' is ``jax.grad(σ)`` vmapped
-    over the nodes. The derivative of ReLU and |x| at the kink 0 is never used (no node is
-    0, a measure-zero set for G). The values are the limits of Var f(x) and ‖∇f(x)‖² for the
-    two-layer model (Bubeck et al. 2021; Montanari & Wu 2022). ReLU gives (1/2, 1/2),
-    x² gives (3, 4); GELU is ``jax.nn.gelu`` (its default tanh approximation), as in the
-    networks.
+    with :data:`QUADRATURE_NODES` nodes (:func:`mini_adv.quadrature.expectation`), computed in
+    float64; σ' is ``jax.grad(σ)`` at every node. The derivative of ReLU and |x| at the kink 0
+    is never used (no node is 0, a measure-zero set for G). The values are the limits of
+    Var f(x) and ‖∇f(x)‖² for the two-layer model (Bubeck et al. 2021; Montanari & Wu 2022).
+    ReLU gives (1/2, 1/2), x² gives (3, 4); GELU is ``jax.nn.gelu`` (its default tanh
+    approximation), as in the networks.
 
     Args:
         activation: a name in :data:`mini_adv.activations.ACTIVATIONS` or a callable
             (scalar in, scalar out, differentiable by ``jax.grad`` away from a null set).
-        std: the standard deviation of G (1 for the two-layer model on the sphere).
+        std: the standard deviation of G (1 for the two-layer model on the sphere); Python,
+            NumPy or 0-d JAX number.
 
     Returns:
         Two Python floats ``(E σ(G)², E σ'(G)²)``.
@@ -122,7 +124,10 @@ def gaussian_moments(activation: str | Activation, *, std: float = 1.0) -> tuple
             not finite.
     """
     get_activation(activation)  # raises ValueError for an unknown name
-    return _moments(activation, _check_std(std))
+    std = float(check_number("std", std, low=0.0))
+    # depth 1 with weight scale c = std: p_1 = std², Var f = E σ(std G)², χ = std² E σ'(std G)²
+    var_f, chi = _mean_field(activation, 1, std)
+    return var_f, chi / (std * std)
 
 
 def mean_field_moments(activation: str | Activation, depth: int = 1,
@@ -135,22 +140,25 @@ def mean_field_moments(activation: str | Activation, depth: int = 1,
         p_1 = c²,   p_{ℓ+1} = c² E σ(√p_ℓ G)²,
         Var f → E σ(√p_L G)²,   E‖∇f‖² → Π_{ℓ=1}^{L} c² E σ'(√p_ℓ G)².
 
-    Depth 1 with c = 1 is :func:`gaussian_moments`. For L ≥ 2 this is the mean-field
-    ("gradient independence") heuristic used by the book for deep networks, not a theorem
-    of the papers.
+    The recursion is the length map q_ℓ = p_{ℓ+1}/c² of :func:`mini_adv.quadrature.length_map`
+    (chapter 2's norm propagation), with the same quadrature rule. Depth 1 with c = 1 is
+    :func:`gaussian_moments`. For L ≥ 2 this is the mean-field ("gradient independence")
+    heuristic used by the book for deep networks, not a theorem of the papers.
+
+    Args:
+        activation: name or callable. depth: L ≥ 1.
+        weight_scale: ``"lecun"`` (c = 1), ``"he"`` (c = √2) or a number c > 0.
+
+    Returns:
+        Two Python floats ``(Var f, E‖∇f‖²)``.
 
     Raises:
-        ValueError: for an unknown activation or weight scale, or a non-positive depth.
+        ValueError: for an unknown activation or weight scale, a non-positive depth, or
+            moments that are not finite.
     """
     get_activation(activation)  # raises ValueError for an unknown name
-    depth = _check_size("depth", depth)
-    c2 = _resolve_scale(weight_scale) ** 2
-    p, chi = c2, 1.0
-    for _ in range(depth):
-        m0, m1 = _moments(activation, math.sqrt(p))
-        chi *= c2 * m1
-        var_f, p = m0, c2 * m0
-    return var_f, chi
+    depth = check_size("depth", depth)
+    return _mean_field(activation, depth, _scale(weight_scale))
 
 
 def predicted_output_variance(activation: str | Activation, depth: int = 1,
@@ -173,8 +181,13 @@ def predicted_grad_norm_sq(activation: str | Activation, depth: int = 1,
     return mean_field_moments(activation, depth, weight_scale)[1]
 
 
-def _check_steps(s: Any) -> np.ndarray:
-    arr = np.asarray(s, dtype=float)
+def _steps(s: Any) -> np.ndarray:
+    """The step size(s) s as a float64 array: a number (Python, NumPy, 0-d JAX) or a sequence."""
+    try:
+        arr = np.asarray(s, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"the step s must be a positive number or a sequence of them; "
+                         f"got {s!r}") from None
     if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
         raise ValueError(f"the step s must be positive and finite (x' = x − s·sign(f)∇f with "
                          f"s > 0); got {s!r}")
@@ -187,14 +200,21 @@ def flip_law(var_f: float, grad_sq: float, s: Any) -> float | np.ndarray:
     The probability that |F| < s·grad_sq for F ~ N(0, var_f): the flip condition
     |f(x)| < s‖∇f(x)‖² with ‖∇f‖² replaced by its limit.
 
+    Args:
+        var_f: Var f > 0. grad_sq: E‖∇f‖² ≥ 0. s: step(s) > 0, a number or a sequence.
+
+    Returns:
+        A float for scalar ``s``, else an array of the shape of ``s``.
+
     Raises:
-        ValueError: if s ≤ 0, var_f ≤ 0 or grad_sq < 0.
+        ValueError: if s ≤ 0, var_f ≤ 0 or grad_sq < 0, or any is not finite.
     """
-    s_arr = _check_steps(s)
-    if not (math.isfinite(var_f) and var_f > 0):
-        raise ValueError(f"Var f must be positive for the flip law (f ≡ 0 has no sign); got {var_f!r}")
-    if not (math.isfinite(grad_sq) and grad_sq >= 0):
-        raise ValueError(f"E‖∇f‖² must be non-negative and finite; got {grad_sq!r}")
+    s_arr = _steps(s)
+    try:
+        var_f = check_number("Var f", var_f, low=0.0)
+    except ValueError as e:
+        raise ValueError(f"{e} (the flip law needs Var f > 0: f ≡ 0 has no sign)") from None
+    grad_sq = check_number("E‖∇f‖²", grad_sq, low=0.0, strict_low=False)
     erf = np.vectorize(math.erf)
     p = erf(s_arr * grad_sq / math.sqrt(2.0 * var_f))
     return float(p) if p.ndim == 0 else p
@@ -251,21 +271,19 @@ def conditioning_decomposition(W: Any, x: Any) -> tuple[jax.Array, jax.Array]:
         ``(g, W_perp)`` with shapes ``(..., m)`` and ``(..., m, d)``; ``W_perp @ x = 0``.
 
     Raises:
-        ValueError: for mismatched shapes, a zero x, or non-finite values.
+        ValueError: for mismatched shapes, a zero x, non-floating or non-finite values.
     """
-    W, x = jnp.asarray(W), jnp.asarray(x)
+    W = check_float_array("W", W)
+    x = check_float_array("x", x, W.dtype)
     if W.ndim < 2 or x.ndim != 1 or W.shape[-1] != x.shape[0]:
         raise ValueError(f"W must have shape (..., m, d) and x shape (d,); got W {tuple(W.shape)}, "
                          f"x {tuple(x.shape)}")
-    for name, a in (("W", W), ("x", x)):
-        if not bool(jnp.all(jnp.isfinite(a))):
-            raise ValueError(f"{name} contains NaN or inf; pass finite values")
     if float(jnp.linalg.norm(x)) == 0.0:
         raise ValueError("x is the zero vector; the decomposition needs a direction x̂ = x/‖x‖")
     return _decompose(W, x)
 
 
-@struct.dataclass
+@dataclasses.dataclass(frozen=True)
 class IndependenceSamples:
     """Rows w_i of random first-layer weights, seen through the decomposition at one fixed x.
 
@@ -287,10 +305,10 @@ class IndependenceSamples:
     w_u: np.ndarray
     perp_u: np.ndarray
     perp_norm_sq: np.ndarray
-    d: int = struct.field(pytree_node=False)
-    cos_angle: float = struct.field(pytree_node=False)
-    reconstruction_error: float = struct.field(pytree_node=False)
-    orthogonality_error: float = struct.field(pytree_node=False)
+    d: int
+    cos_angle: float
+    reconstruction_error: float
+    orthogonality_error: float
 
     def split(self, threshold: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
         """Boolean masks of the rows with |g| > threshold ("g large") and |g| < 1/threshold."""
@@ -303,8 +321,15 @@ class IndependenceSamples:
         corr(|g|, ‖P⊥w‖²) = 0 and equal standard deviations of ⟨P⊥w, u⟩ in both groups;
         the rows of W itself fail the last test (s.d. of ⟨w, u⟩ grows with |g|), which shows
         the test can see dependence. Each correlation from n rows has s.e. about 1/√n.
+
+        Raises:
+            ValueError: if fewer than 2 rows fall in either group (the s.d. would be NaN).
         """
         big, small = self.split(threshold)
+        if big.sum() < 2 or small.sum() < 2:
+            raise ValueError(f"only {int(big.sum())} rows have |g| > {threshold:g} and "
+                             f"{int(small.sum())} have |g| < {1 / threshold:.3g}; the comparison "
+                             f"needs at least 2 in each: use more networks or rows")
         ag = np.abs(self.g)
 
         def corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -334,34 +359,41 @@ def _independence_kernel(W: jax.Array, x: jax.Array, u: jax.Array):
     return g, W @ u, W_perp @ u, jnp.sum(W_perp**2, axis=-1), recon, ortho
 
 
-def independence_samples(weights: MLPParams | Any, x: Any, *, key: jax.Array,
+def independence_samples(key: jax.Array, params: MLPParams | Any, x: Any, *,
                          cos_angle: float = math.sqrt(0.5)) -> IndependenceSamples:
     """Decompose random first-layer weights at one fixed x and record what independence predicts.
 
+    For every row w_i of W: g_i = ⟨w_i, x⟩, ⟨w_i, u⟩ and, for the row of W P⊥
+    (:func:`conditioning_decomposition`), ⟨P⊥w_i, u⟩ and ‖P⊥w_i‖², where u is a random unit
+    vector with ⟨x̂, u⟩ = cos θ. Independence of g and W P⊥ predicts that the last two do not
+    depend on g (:meth:`IndependenceSamples.summary`).
+
     Args:
-        weights: a stack of networks (``init_params(..., n=N)``; its first kernels, of shape
-            ``(N, d, m)``, are the transposes Wᵀ) or an array W of shape ``(..., m, d)``.
+        key: PRNG key for the test direction u.
+        params: a stack of networks (``init_params(..., n=N)``; its first kernels, of shape
+            ``(N, d, m)``, are the transposes Wᵀ), one network, or an array W of shape
+            ``(..., m, d)``.
         x: ``(d,)`` the input, drawn independently of the weights.
-        key: PRNG key for the test direction u (a unit vector with ⟨x̂, u⟩ = ``cos_angle``).
         cos_angle: cos θ ∈ [0, 1).
 
     Returns:
         :class:`IndependenceSamples` with one entry per row of every W.
 
     Raises:
-        ValueError: for shapes that do not match, a zero or non-finite x, d < 2, or
-            cos_angle outside [0, 1).
+        ValueError: for a key that is not a PRNG key, shapes that do not match, a zero or
+            non-finite x, d < 2, or cos_angle outside [0, 1).
     """
-    if isinstance(weights, MLPParams):
-        W = jnp.swapaxes(weights.kernels[0], -1, -2)
+    key = check_key(key)
+    if isinstance(params, (np.ndarray, jax.Array)):
+        W = check_float_array("W", params)
     else:
-        W = jnp.asarray(weights)
+        W = jnp.swapaxes(check_params(params, stacked=None, name="params").kernels[0], -1, -2)
     conditioning_decomposition(W[..., :1, :], x)  # validates shapes, finiteness and x ≠ 0
     d = W.shape[-1]
     if d < 2:
         raise ValueError("d must be at least 2 (P⊥ projects onto the d − 1 directions orthogonal to x)")
-    if not (isinstance(cos_angle, (int, float)) and 0.0 <= cos_angle < 1.0):
-        raise ValueError(f"cos_angle must lie in [0, 1), got {cos_angle!r}")
+    cos_angle = float(check_number("cos_angle", cos_angle, low=0.0, strict_low=False, high=1.0,
+                                   strict_high=True))
     x = jnp.asarray(x, W.dtype)
     xhat = x / jnp.linalg.norm(x)
     e = jax.random.normal(key, (d,), W.dtype)
@@ -369,7 +401,7 @@ def independence_samples(weights: MLPParams | Any, x: Any, *, key: jax.Array,
     u = cos_angle * xhat + math.sqrt(1.0 - cos_angle**2) * e / jnp.linalg.norm(e)
     g, wu, pu, pn, recon, ortho = _independence_kernel(W.reshape(-1, d), x, u)
     return IndependenceSamples(g=np.asarray(g), w_u=np.asarray(wu), perp_u=np.asarray(pu),
-                               perp_norm_sq=np.asarray(pn), d=int(d), cos_angle=float(cos_angle),
+                               perp_norm_sq=np.asarray(pn), d=int(d), cos_angle=cos_angle,
                                reconstruction_error=float(recon), orthogonality_error=float(ortho))
 
 
@@ -377,15 +409,16 @@ def independence_samples(weights: MLPParams | Any, x: Any, *, key: jax.Array,
 # One fixed step on many independent networks
 # --------------------------------------------------------------------------------------
 
-@struct.dataclass
+@dataclasses.dataclass(frozen=True)
 class OneStepSamples:
     """One fixed gradient step from ``n`` inputs on each of ``N`` independent networks,
     for each step size in ``s``: the samples (f(x), f(x'), ‖∇f(x)‖).
 
     Attributes:
-        widths: ``(d, h_1, …)`` of the networks (static).
-        activation: the activation's name (static).
-        weight_scale: the networks' weight scale, used by the prediction (static).
+        widths: ``(d, h_1, …)`` of the networks.
+        activation: the activation's name.
+        weight_scale: the networks' weight scale (checked against the drawn weights by
+            :func:`one_step_samples`), used by the prediction.
         s: ``(S,)`` step sizes.
         f: ``(N, n)`` f(x).
         grad_norm: ``(N, n)`` ‖∇f(x)‖.
@@ -394,9 +427,9 @@ class OneStepSamples:
         status: ``(S, N, n)`` :class:`~mini_adv.attacks.Status` codes.
     """
 
-    widths: tuple[int, ...] = struct.field(pytree_node=False)
-    activation: str = struct.field(pytree_node=False)
-    weight_scale: Any = struct.field(pytree_node=False)
+    widths: tuple[int, ...]
+    activation: str
+    weight_scale: Any
     s: np.ndarray
     f: np.ndarray
     grad_norm: np.ndarray
@@ -425,14 +458,22 @@ class OneStepSamples:
         return self.flipped.mean(axis=2)
 
     @property
+    def n_networks(self) -> int:
+        """N, the number of independent networks."""
+        return int(self.f.shape[0])
+
+    @property
     def flip_rate_se(self) -> np.ndarray:
         """``(S,)`` standard error of :attr:`flip_rate` from the spread between networks
-        (inputs on one network share its randomness, e.g. the offset E σ(G)·Σ a_i)."""
-        per_net = self.network_flip_rates
-        n = per_net.shape[1]
-        if n < 2:
-            return np.full(len(self.s), np.nan)
-        return per_net.std(axis=1, ddof=1) / math.sqrt(n)
+        (inputs on one network share its randomness, e.g. the offset E σ(G)·Σ a_i).
+
+        Raises:
+            ValueError: for a single network (the spread between networks is undefined).
+        """
+        if self.n_networks < 2:
+            raise ValueError("the standard error over networks needs at least 2 networks; these "
+                             "samples come from 1 (draw more with n_networks ≥ 2)")
+        return self.network_flip_rates.std(axis=1, ddof=1) / math.sqrt(self.n_networks)
 
     @property
     def linear_prediction(self) -> np.ndarray:
@@ -467,18 +508,40 @@ class OneStepSamples:
         return {st.name: int(np.sum(self.status[i] == st)) for st in Status}
 
     def summary(self) -> dict[str, Any]:
-        """Measured vs predicted moments and flip rates (plain floats and lists)."""
+        """Measured vs predicted moments and flip rates (plain floats and lists).
+
+        ``flip_rate_se`` is ``None`` for a single network (no spread between networks).
+        """
         var_f, grad_sq = self.moments()
         return {
             "widths": list(self.widths), "activation": self.activation,
-            "samples": int(self.f.size), "networks": int(self.f.shape[0]),
+            "samples": int(self.f.size), "networks": self.n_networks,
             "var_f": float(np.var(self.f)), "var_f_predicted": var_f,
             "grad_sq": float(np.mean(self.grad_norm**2)), "grad_sq_predicted": grad_sq,
             "s": self.s.tolist(), "flip_rate": self.flip_rate.tolist(),
-            "flip_rate_se": self.flip_rate_se.tolist(),
+            "flip_rate_se": self.flip_rate_se.tolist() if self.n_networks > 1 else None,
             "flip_rate_predicted": self.predicted_flip_rate().tolist(),
             "residual_sd": self.residual.std(axis=(1, 2)).tolist(),
         }
+
+
+@struct.dataclass
+class OneStepOutput:
+    """What :func:`one_step_kernel` returns (a pytree of JAX arrays, for use under jit).
+
+    Attributes:
+        f: ``(N, n)`` f(x).
+        grad_norm: ``(N, n)`` ‖∇f(x)‖.
+        f_adv: ``(S, N, n)`` f(x') at x' = x − s·sign(f(x))·∇f(x).
+        flipped: ``(S, N, n)`` verified sign changes.
+        status: ``(S, N, n)`` :class:`~mini_adv.attacks.Status` codes.
+    """
+
+    f: jax.Array
+    grad_norm: jax.Array
+    f_adv: jax.Array
+    flipped: jax.Array
+    status: jax.Array
 
 
 def _one_network(params: MLPParams, X: jax.Array, s: jax.Array):
@@ -490,15 +553,19 @@ def _one_network(params: MLPParams, X: jax.Array, s: jax.Array):
 
 
 @jax.jit
-def one_step_kernel(params: MLPParams, X: jax.Array, s: jax.Array):
+def one_step_kernel(params: MLPParams, X: jax.Array, s: jax.Array) -> OneStepOutput:
     """Pure kernel of :func:`one_step_samples`: vmapped over the N stacked networks.
 
-    Returns ``(f (N, n), ‖∇f‖ (N, n), f(x') (S, N, n), flipped (S, N, n), status (S, N, n))``.
+    Args:
+        params: a stack of N networks. X: ``(N, n, d)``. s: ``(S,)`` step sizes.
+
+    Returns:
+        :class:`OneStepOutput` (f and ‖∇f‖ of shape ``(N, n)``, the rest ``(S, N, n)``).
     """
-    out = jax.vmap(_one_network, in_axes=(0, 0, None))(params, X, s)
-    f, gn, f_adv, flipped, status = out
+    f, gn, f_adv, flipped, status = jax.vmap(_one_network, in_axes=(0, 0, None))(params, X, s)
     move = lambda a: jnp.moveaxis(a, 1, 0)  # noqa: E731  (N, S, n) -> (S, N, n)
-    return f, gn, move(f_adv), move(flipped), move(status)
+    return OneStepOutput(f=f, grad_norm=gn, f_adv=move(f_adv), flipped=move(flipped),
+                         status=move(status))
 
 
 @functools.partial(jax.jit, static_argnames=("widths", "n_networks", "n_inputs", "weight_scale",
@@ -509,20 +576,6 @@ def _draw_kernel(key: jax.Array, widths: tuple[int, ...], n_networks: int, n_inp
     params = init_params(k_net, widths, weight_scale=weight_scale, readout=readout, n=n_networks)
     X = sphere(k_x, n_networks * n_inputs, widths[0]).reshape(n_networks, n_inputs, widths[0])
     return params, X
-
-
-def _check_widths(widths: Any) -> tuple[int, ...]:
-    try:
-        widths = tuple(widths)
-    except TypeError:
-        raise ValueError(f"widths must be a sequence [d, m] or [d, h_1, ..., h_L], got {widths!r}") from None
-    if len(widths) < 2:
-        raise ValueError(f"widths must be [d, m] or longer (input dimension, then hidden widths); "
-                         f"got {list(widths)}")
-    _check_size("d", widths[0])
-    for h in widths[1:]:
-        _check_size("every hidden width (m)", h)
-    return tuple(int(w) for w in widths)
 
 
 def draw_networks(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_inputs: int = 1,
@@ -536,20 +589,48 @@ def draw_networks(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_i
     depend on ``key`` but not on ``activation``, so the same key compares activations on the
     same weights.
 
+    Args:
+        key: PRNG key. widths: ``[d, m]`` or ``[d, h_1, …, h_L]``.
+        n_networks, n_inputs: N networks, n inputs each.
+        activation, weight_scale, readout: as in :func:`~mini_adv.nets.init_params`.
+
+    Returns:
+        ``(params, X)``: a stack of N networks and ``(N, n, d)`` inputs.
+
     Raises:
-        ValueError: for widths or counts that are not positive integers (d, m < 1), or an
-            unknown activation, weight scale or readout.
+        ValueError: for a key that is not a PRNG key, widths or counts that are not positive
+            integers, or an unknown activation, weight scale or readout.
     """
-    widths = _check_widths(widths)
-    n_networks, n_inputs = _check_size("n_networks", n_networks), _check_size("n_inputs", n_inputs)
+    key = check_key(key)
+    widths = check_widths(widths)
+    n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
     if not isinstance(activation, str):
         raise ValueError(f"activation must be a name (it labels the samples); got {activation!r}")
     get_activation(activation)
-    _resolve_scale(weight_scale)
+    _scale(weight_scale)
     if readout not in READOUTS:
         raise ValueError(f"unknown readout {readout!r}; use one of {READOUTS}")
     params, X = _draw_kernel(key, widths, n_networks, n_inputs, weight_scale, readout)
     return params.replace(activation=activation), X
+
+
+def _check_weight_scale(params: MLPParams, weight_scale: Any) -> None:
+    """Raise if the drawn weights' variance contradicts the label ``weight_scale`` (CODE-33).
+
+    Layer ℓ's entries are N(0, c²/fan_in): ĉ² = fan_in · mean(K_ℓ²) over all N networks has
+    relative s.d. √(2/count). A label is refused when ĉ²/c² − 1 is more than 8 of those s.d.
+    (plus 2 %) away from 0 in some layer; with few weights (e.g. N·d·m < 100) "he" and
+    "lecun" cannot be told apart, and the check passes.
+    """
+    c2 = _scale(weight_scale) ** 2
+    for layer, K in enumerate(params.kernels, start=1):
+        fan_in, count = K.shape[-2], K.size
+        measured = fan_in * float(jnp.mean(jnp.square(K.astype(jnp.float32))))
+        if abs(measured / c2 - 1.0) > 8.0 * math.sqrt(2.0 / count) + 0.02:
+            raise ValueError(
+                f"weight_scale={weight_scale!r} (c² = {c2:.3g}) does not match the networks: their "
+                f"layer-{layer} weights have fan_in·Var = {measured:.3g}; pass the weight_scale "
+                f"the networks were drawn with (e.g. 'he' for c² = 2, 'lecun' for c² = 1)")
 
 
 def one_step_samples(params: MLPParams, X: Any, s: Any, *,
@@ -564,34 +645,30 @@ def one_step_samples(params: MLPParams, X: Any, s: Any, *,
     Args:
         params: a stack of N networks (``init_params(..., n=N)`` or :func:`draw_networks`);
             its activation must be a name.
-        X: ``(N, n, d)`` inputs, ``X[k]`` for network k.
+        X: ``(N, n, d)`` inputs, ``X[k]`` for network k (cast to the weights' dtype).
         s: step size(s) > 0.
-        weight_scale: the scale the networks were drawn with (only labels the prediction).
+        weight_scale: the scale the networks were drawn with; it sets the predicted law, and
+            is checked against the measured variance of the weights (entries N(0, c²/fan_in)).
 
     Returns:
         :class:`OneStepSamples`.
 
     Raises:
         ValueError: for an unstacked ``params``, a callable activation, a shape mismatch,
-            non-finite inputs, or s ≤ 0.
+            non-floating or non-finite inputs, s ≤ 0, or a ``weight_scale`` that the
+            weights' variance contradicts.
     """
-    s_arr = _check_steps(s).reshape(-1)
-    if not isinstance(params, MLPParams) or params.num_networks is None:
-        raise ValueError("params must be a stack of networks (init_params(..., n=N)); for one "
-                         "network use attacks.gradient_step")
+    s_arr = _steps(s).reshape(-1)
+    params = check_params(params, stacked=True, name="params")
     if not isinstance(params.activation, str):
         raise ValueError("params.activation must be a name (it labels the samples and the prediction)")
-    X = jnp.asarray(X)
-    N, d = params.num_networks, params.widths[0]
-    if X.ndim != 3 or X.shape[0] != N or X.shape[2] != d or X.shape[1] == 0:
-        raise ValueError(f"X must have shape (N, n, d) = ({N}, n, {d}) with n ≥ 1; got {tuple(X.shape)}")
-    if not bool(jnp.all(jnp.isfinite(X))):
-        raise ValueError("X contains NaN or inf; pass finite values")
-    f, gn, f_adv, flipped, status = (np.asarray(o) for o in
-                                     one_step_kernel(params, X, jnp.asarray(s_arr, X.dtype)))
+    X = check_stacked_batch(params, X)
+    _check_weight_scale(params, weight_scale)
+    out = one_step_kernel(params, X, jnp.asarray(s_arr, X.dtype))
     return OneStepSamples(widths=tuple(int(w) for w in params.widths), activation=params.activation,
-                          weight_scale=weight_scale, s=s_arr, f=f, grad_norm=gn, f_adv=f_adv,
-                          flipped=flipped, status=status)
+                          weight_scale=weight_scale, s=s_arr, f=np.asarray(out.f),
+                          grad_norm=np.asarray(out.grad_norm), f_adv=np.asarray(out.f_adv),
+                          flipped=np.asarray(out.flipped), status=np.asarray(out.status))
 
 
 def sample_one_step(key: jax.Array, widths: Sequence[int], s: Any, *, n_networks: int,
@@ -619,156 +696,59 @@ def sample_one_step(key: jax.Array, widths: Sequence[int], s: Any, *, n_networks
         :class:`OneStepSamples`.
 
     Raises:
-        ValueError: for non-positive widths or counts (d, m < 1), an unknown activation,
-            weight scale or readout, or s ≤ 0.
+        ValueError: for a key that is not a PRNG key, non-positive widths or counts, an
+            unknown activation, weight scale or readout, or s ≤ 0.
     """
-    _check_steps(s)
+    _steps(s)
     params, X = draw_networks(key, widths, n_networks=n_networks, n_inputs=n_inputs,
                               activation=activation, weight_scale=weight_scale, readout=readout)
     return one_step_samples(params, X, s, weight_scale=weight_scale)
 
 
 # --------------------------------------------------------------------------------------
-# Figures
+# The residual of the first-order formula against d
 # --------------------------------------------------------------------------------------
 
-def plot_joint(ax: Any, samples: OneStepSamples, i: int = 0, *, max_points: int = 3000,
-               legend: bool = True) -> None:
-    """Scatter of (f(x), f(x')) at step ``s[i]`` against the prediction f' = f − s·sign(f)·χ.
+@dataclasses.dataclass(frozen=True)
+class ResidualScaling:
+    """The s.d. of the residual f(x') − (f(x) − s·sign(f)‖∇f‖²) at one step s, against d.
 
-    χ = E‖∇f‖² from :meth:`OneStepSamples.moments`; the predicted flip region |f(x)| < s·χ is
-    shaded. Flipped samples are red, the others blue.
+    Attributes:
+        s: the step size (the measured one closest to the requested).
+        dims: ``(D,)`` input dimensions d of the runs. sd: ``(D,)`` residual s.d. per run.
+        slope, C: the least-squares power law sd ≈ C·d^slope.
     """
-    from mini_adv.figures.style import PALETTE
 
-    s = float(samples.s[i])
-    f, fa, fl = samples.f.ravel(), samples.f_adv[i].ravel(), samples.flipped[i].ravel()
-    keep = slice(None, max_points)
-    chi = samples.moments()[1]
-    lim = float(np.quantile(np.abs(f), 0.995)) * 1.05
-    ax.axvspan(-s * chi, s * chi, color=PALETTE["muted"], alpha=0.12, lw=0,
-               label=r"predicted flips: $|f(x)| < s\,\mathbb{E}\sigma'(G)^2$")
-    ax.plot(f[keep][fl[keep]], fa[keep][fl[keep]], ".", ms=3, alpha=0.5,
-            color=PALETTE["gradient"], label="flipped")
-    ax.plot(f[keep][~fl[keep]], fa[keep][~fl[keep]], ".", ms=3, alpha=0.5,
-            color=PALETTE["random"], label="not flipped")
-    for branch, label in ((np.linspace(0.0, lim, 101), r"$f(x) - s\,\mathrm{sign}(f)\,\mathbb{E}\sigma'(G)^2$"),
-                          (np.linspace(-lim, 0.0, 101), None)):
-        ax.plot(branch, branch - s * np.sign(branch.mean()) * chi, "--",
-                color=PALETTE["theory"], lw=1.5, label=label)
-    ax.axhline(0, color="black", lw=0.6)
-    ax.axvline(0, color="black", lw=0.6)
-    ax.set(xlim=(-lim, lim), xlabel=r"$f(x)$", ylabel=r"$f(x')$")
-    if legend:
-        ax.legend(loc="upper left", fontsize=8)
+    s: float
+    dims: np.ndarray
+    sd: np.ndarray
+    slope: float
+    C: float
 
 
-def plot_flip_curves(ax: Any, results: Mapping[str, OneStepSamples], *,
-                     s_max: float | None = None) -> None:
-    """Measured flip rates (±2 s.e. over networks) against s, one colour per entry, with each
-    entry's predicted law dashed in the same colour (one black dashed line when all
-    predictions coincide)."""
-    from mini_adv.figures.style import CYCLE, PALETTE
+def residual_scaling(runs: Sequence[OneStepSamples], s: float = 1.0) -> ResidualScaling:
+    """Fit the residual's s.d. at step ``s`` against d over runs at different d (log-log).
 
-    items = list(results.items())
-    s_max = s_max or max(float(r.s.max()) for _, r in items)
-    grid = np.linspace(s_max / 200, s_max, 200)
-    preds = [r.predicted_flip_rate(grid) for _, r in items]
-    shared = all(np.allclose(p, preds[0], atol=1e-9) for p in preds)
-    for k, ((label, r), pred) in enumerate(zip(items, preds)):
-        color = CYCLE[k % len(CYCLE)]
-        ax.errorbar(r.s, r.flip_rate, yerr=2 * r.flip_rate_se, fmt="o", ms=4, capsize=2,
-                    color=color, label=f"{label} (measured)")
-        if not shared:
-            ax.plot(grid, pred, "--", color=color, lw=1.2)
-    if shared:
-        ax.plot(grid, preds[0], "--", color=PALETTE["theory"], lw=1.5, label="prediction")
-    else:
-        ax.plot([], [], "--", color=PALETTE["theory"], label=r"prediction $2\Phi(\cdot) - 1$")
-    ax.set(xlabel=r"step size $s$", ylabel="fraction of inputs flipped", ylim=(0, 1.03),
-           xlim=(0, s_max * 1.02))
-
-
-def plot_residual_spread(ax: Any, curves: Mapping[str, Sequence[OneStepSamples]],
-                         i: int = 0) -> dict[str, float]:
-    """Standard deviation of the residual f(x') − (f(x) − s·sign(f)‖∇f‖²) at step ``s[i]``
-    against d, one line per entry (log-log, fitted power law in the legend).
+    Args:
+        runs: :class:`OneStepSamples` at two or more distinct input dimensions.
+        s: the step size; each run uses its measured step closest to ``s``.
 
     Returns:
-        The fitted slope per entry.
+        :class:`ResidualScaling`.
+
+    Raises:
+        ValueError: for fewer than two runs or distinct d, or a zero residual s.d. (a
+            power law needs positive values).
     """
-    from mini_adv.figures.style import CYCLE
     from mini_adv.rmt import fit_power_law
 
-    slopes = {}
-    for k, (label, runs) in enumerate(curves.items()):
-        dims = np.array([r.d for r in runs], float)
-        sd = np.array([float(r.residual[i].std()) for r in runs])
-        slope, const = fit_power_law(dims, sd)
-        slopes[label] = slope
-        color = CYCLE[k % len(CYCLE)]
-        ax.plot(dims, sd, "o", color=color, label=f"{label}: fit $\\propto d^{{{slope:.2f}}}$")
-        ax.plot(dims, const * dims**slope, "-", color=color, lw=1)
-    ax.set(xscale="log", yscale="log", xlabel="input dimension $d$",
-           ylabel="s.d. of the residual $f(x') - f_{\\rm lin}(x')$")
-    dims = sorted({r.d for runs in curves.values() for r in runs})
-    ax.set_xticks(dims, [str(d) for d in dims])
-    ax.minorticks_off()
-    ax.legend(fontsize=9)
-    return slopes
-
-
-def plot_independence(fig: Any, ind: IndependenceSamples, *, threshold: float = 1.5,
-                      max_points: int = 3000) -> None:
-    """Three panels: ⟨w, u⟩ against g = ⟨w, x⟩ for rows of W (left) and ⟨P⊥w, u⟩ against g
-    for rows of W P⊥ (middle), and the histograms of ⟨P⊥w, u⟩ for |g| > threshold and for
-    |g| < 1/threshold with the predicted law N(0, sin²θ/d) dashed, beside the histogram of
-    ⟨w, u⟩ for |g| > threshold (right)."""
-    from mini_adv.figures.style import PALETTE
-
-    ax1, ax2, ax3 = fig.subplots(1, 3)
-    k = slice(None, max_points)
-    lim = 1.05 * float(np.max(np.abs(ind.w_u[k])))
-    for ax, y, color, what in ((ax1, ind.w_u, PALETTE["random"], r"\langle w_i, u\rangle"),
-                               (ax2, ind.perp_u, PALETTE["gradient"], r"\langle P_\perp w_i, u\rangle")):
-        r = float(np.corrcoef(ind.g, y)[0, 1])
-        ax.plot(ind.g[k], y[k], ".", ms=2.5, alpha=0.5, color=color)
-        ax.set(xlabel=r"$g_i = \langle w_i, x\rangle$", ylabel=f"${what}$", ylim=(-lim, lim),
-               title=f"corr = {r:.3f} ({ind.g.size} rows)")
-    big, small = ind.split(threshold)
-    sd = math.sqrt((1.0 - ind.cos_angle**2) / ind.d)  # predicted s.d. of ⟨P⊥w, u⟩
-    grid = np.linspace(-lim, lim, 201)
-    opts = dict(bins=np.linspace(-lim, lim, 61), density=True, histtype="step", lw=1.6)
-    ax3.hist(ind.perp_u[big], color=PALETTE["gradient"],
-             label=rf"$\langle P_\perp w, u\rangle$, $|g| > {threshold:g}$", **opts)
-    ax3.hist(ind.perp_u[small], color=PALETTE["accent"],
-             label=rf"$\langle P_\perp w, u\rangle$, $|g| < {1 / threshold:.2f}$", **opts)
-    ax3.hist(ind.w_u[big], color=PALETTE["random"],
-             label=rf"$\langle w, u\rangle$, $|g| > {threshold:g}$", **opts)
-    ax3.plot(grid, np.exp(-grid**2 / (2 * sd**2)) / (sd * math.sqrt(2 * math.pi)), "--",
-             color=PALETTE["theory"], label=r"$\mathcal{N}(0, \sin^2\theta/d)$")
-    ax3.set_ylim(0, 1.55 * ax3.get_ylim()[1])  # room for the legend above the peak
-    ax3.set(xlabel=r"projection on $u$", ylabel="density", title="law given $|g|$ large or small")
-    ax3.legend(loc="upper left", fontsize=7.5)
-    fig.tight_layout()
-
-
-def draw_law_frame(fig: Any, results: Mapping[str, OneStepSamples], activation: str,
-                   s: float) -> None:
-    """One frame of the chapter's interactive figure: for ``activation``, the measured flip
-    rates against the predicted law with step ``s`` marked (left), and the joint scatter of
-    (f(x), f(x')) at that s (right)."""
-    from mini_adv.figures.style import PALETTE
-
-    r = results[activation]
-    i = int(np.argmin(np.abs(r.s - s)))
-    ax1, ax2 = fig.subplots(1, 2)
-    plot_flip_curves(ax1, {activation: r})
-    p_hat, p = float(r.flip_rate[i]), float(r.predicted_flip_rate()[i])
-    ax1.plot([r.s[i]], [p_hat], "o", ms=11, mfc="none", mec=PALETTE["gradient"], mew=2,
-             label=f"s = {r.s[i]:g}: measured {p_hat:.3f}, predicted {p:.3f}")
-    ax1.legend(loc="lower right", fontsize=8)
-    ax1.set_title(f"{activation}: flip rate of one step")
-    plot_joint(ax2, r, i, max_points=1000)
-    ax2.set_title(f"{activation}, s = {r.s[i]:g}: $(f(x), f(x'))$")
-    fig.tight_layout()
+    s = float(check_number("s", s, low=0.0))
+    runs = list(runs)
+    dims = np.array([r.d for r in runs], float)
+    if len(set(dims.tolist())) < 2:
+        raise ValueError(f"residual_scaling needs runs at two or more distinct d; got d = "
+                         f"{sorted(set(int(d) for d in dims))}")
+    i = [r.index(s) for r in runs]
+    sd = np.array([float(r.residual[k].std()) for r, k in zip(runs, i)])
+    slope, C = fit_power_law(dims, sd)
+    return ResidualScaling(s=float(runs[0].s[i[0]]), dims=dims, sd=sd, slope=slope, C=C)

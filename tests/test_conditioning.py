@@ -1,6 +1,11 @@
-"""Chapter 4: Gaussian conditioning and the one-step flip law (mini_adv.conditioning)."""
+"""Chapter 4: Gaussian conditioning and the one-step flip law (mini_adv.conditioning), the
+package's Gauss–Hermite rule (mini_adv.quadrature) and chapter 4's figures."""
 
 import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot is imported anywhere: figures without a display
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from mini_adv import attacks, conditioning, data, nets, rmt
+from mini_adv import attacks, conditioning, data, figures, nets, quadrature
 from mini_adv.attacks import Status
 
 SQRT_2PI = math.sqrt(2 * math.pi)
@@ -72,16 +77,45 @@ def test_flip_law_closed_forms():
 
 
 def test_mean_field_moments():
-    assert conditioning.mean_field_moments("tanh") == conditioning.gaussian_moments("tanh")
+    assert conditioning.mean_field_moments("tanh") == pytest.approx(
+        conditioning.gaussian_moments("tanh"), abs=1e-14)
     for L in (1, 2, 5):
         # He-scaled ReLU keeps both moments at 1; LeCun halves both per layer
         assert conditioning.mean_field_moments("relu", L, "he") == pytest.approx((1.0, 1.0))
         assert conditioning.mean_field_moments("relu", L, "lecun") == pytest.approx((2.0**-L,) * 2)
-    # the variance recursion is chapter 2's length map (rmt.length_map, 101-node quadrature)
-    for L in (1, 3):
-        var_f, _ = conditioning.mean_field_moments("tanh", L, 1.5)
-        rho = rmt.length_map("tanh", 1.5, L)
-        assert var_f == pytest.approx(float(rho[-1]) ** 2, rel=1e-5)
+    # depth 2, tanh, c = 1.5, against nested adaptive quadrature (scipy), independent of the
+    # Gauss–Hermite rule: p1 = c², p2 = c² E tanh(√p1 G)², Var f = E tanh(√p2 G)²,
+    # E‖∇f‖² = c² E tanh'(√p1 G)² · c² E tanh'(√p2 G)²
+    c = 1.5
+    slope = lambda z: 1 - math.tanh(z) ** 2  # noqa: E731
+    q1, s1 = _reference(lambda z: math.tanh(c * z), lambda z: slope(c * z))
+    p2 = c * c * q1
+    q2, s2 = _reference(lambda z: math.tanh(math.sqrt(p2) * z), lambda z: slope(math.sqrt(p2) * z))
+    assert conditioning.mean_field_moments("tanh", 2, c) == pytest.approx(
+        (q2, c**4 * s1 * s2), rel=1e-8)  # measured: 2e-9 (tanh has poles off the real axis)
+    # numbers may be NumPy or 0-d JAX scalars
+    assert conditioning.mean_field_moments("relu", np.int64(2), np.float32(1.0)) == \
+        pytest.approx((0.25, 0.25))
+    assert conditioning.gaussian_moments("relu", std=jnp.asarray(2.0)) == pytest.approx((2.0, 0.5))
+
+
+def test_quadrature_is_exact_for_polynomials_and_the_length_map_recurses():
+    # E (sG)^{2k} = s^{2k} (2k − 1)!!, exact for degree < 2·NUM_NODES
+    with conditioning.float64():
+        for k, dfact in ((1, 1), (2, 3), (3, 15), (5, 945)):
+            got = float(quadrature.expectation(lambda z, k=k: z ** (2 * k), 2.0))
+            assert got == pytest.approx(dfact * 4.0**k, rel=1e-12)
+        # one expectation per entry of std
+        np.testing.assert_allclose(quadrature.expectation(lambda z: z**2, jnp.array([1.0, 3.0])),
+                                   [1.0, 9.0], rtol=1e-12)
+        # ReLU: q_ℓ = (c²/2) q_{ℓ−1}; x ↦ x: q_ℓ = c² q_{ℓ−1}
+        q = quadrature.length_map(jax.nn.relu, 1.0, 3, 4.0)
+        np.testing.assert_allclose(q, [4.0, 2.0, 1.0, 0.5], rtol=1e-12)
+        q = quadrature.length_map(lambda z: z, 3.0, 2, 1.0)
+        np.testing.assert_allclose(q, [1.0, 9.0, 81.0], rtol=1e-12)
+    z, w = quadrature.nodes(jnp.float32)
+    assert z.shape == w.shape == (quadrature.NUM_NODES,) and z.dtype == jnp.float32
+    assert float(jnp.sum(w)) == pytest.approx(1.0, rel=1e-6) and not bool(jnp.any(z == 0))
 
 
 # --- the conditioning decomposition --------------------------------------------------------
@@ -109,7 +143,7 @@ def test_rows_of_w_perp_are_independent_of_g(fresh_key):
     """
     k1, k2, k3 = jax.random.split(fresh_key, 3)
     params, _ = conditioning.draw_networks(k1, [256, 256], n_networks=64)
-    ind = conditioning.independence_samples(params, data.sphere(k2, 1, 256)[0], key=k3)
+    ind = conditioning.independence_samples(k3, params, data.sphere(k2, 1, 256)[0])
     s = ind.summary()
     assert s["n_rows"] == 64 * 256
     assert s["reconstruction_error"] < 1e-5 and s["orthogonality_error"] < 1e-4
@@ -228,6 +262,53 @@ def test_same_key_same_numbers():
     assert a.f_adv.shape == (2, 4, 3) and a.flip_rate.shape == (2,)
 
 
+def test_one_step_kernel_returns_a_named_record():
+    p, X = conditioning.draw_networks(jax.random.key(5), [16, 8], n_networks=3, n_inputs=2)
+    out = conditioning.one_step_kernel(p, X, jnp.array([0.5, 1.0]))
+    assert isinstance(out, conditioning.OneStepOutput)
+    assert out.f.shape == out.grad_norm.shape == (3, 2)
+    assert out.f_adv.shape == out.flipped.shape == out.status.shape == (2, 3, 2)
+    r = conditioning.one_step_samples(p, X, [0.5, 1.0])
+    np.testing.assert_array_equal(r.f_adv, out.f_adv)
+
+
+def test_weight_scale_label_is_checked_against_the_weights():
+    """CODE-33: He networks labelled "lecun" would predict p(1) = 0.52 instead of 0.68."""
+    he, X = conditioning.draw_networks(jax.random.key(6), [64, 64], n_networks=4, n_inputs=2,
+                                       weight_scale="he")
+    with pytest.raises(ValueError, match="does not match the networks"):
+        conditioning.one_step_samples(he, X, 1.0)  # the default label is "lecun"
+    with pytest.raises(ValueError, match="does not match"):
+        conditioning.one_step_samples(he, X, 1.0, weight_scale=0.5)
+    r = conditioning.one_step_samples(he, X, 1.0, weight_scale="he")
+    assert r.predicted_flip_rate()[0] == pytest.approx(math.erf(1 / math.sqrt(2)))
+    lecun, X = conditioning.draw_networks(jax.random.key(6), [64, 64], n_networks=4, n_inputs=2)
+    with pytest.raises(ValueError, match="does not match"):
+        conditioning.one_step_samples(lecun, X, 1.0, weight_scale="he")
+    # deeper: every layer is checked
+    deep, X = conditioning.draw_networks(jax.random.key(7), [64, 64, 64], n_networks=4,
+                                         weight_scale="he")
+    deep = deep.replace(kernels=(deep.kernels[0], deep.kernels[1] / math.sqrt(2)))
+    with pytest.raises(ValueError, match="layer-2"):
+        conditioning.one_step_samples(deep, X, 1.0, weight_scale="he")
+
+
+def test_no_silent_nan():
+    """CODE-36: a single network has no s.e. over networks; too few rows in a group of the
+    independence summary; a power law over one d."""
+    p, X = conditioning.draw_networks(jax.random.key(8), [16, 8], n_networks=1, n_inputs=4)
+    r = conditioning.one_step_samples(p, X, [1.0, 2.0])
+    with pytest.raises(ValueError, match="at least 2 networks"):
+        r.flip_rate_se
+    assert r.summary()["flip_rate_se"] is None and np.isfinite(r.summary()["flip_rate"]).all()
+    ind = conditioning.independence_samples(jax.random.key(9), p, X[0, 0])
+    assert ind.g.size == 8
+    with pytest.raises(ValueError, match="needs at least 2 in each"):
+        ind.summary(threshold=10.0)
+    with pytest.raises(ValueError, match="two or more distinct d"):
+        conditioning.residual_scaling([r, r])
+
+
 # --- bad input -----------------------------------------------------------------------------
 
 _P, _X = conditioning.draw_networks(jax.random.key(0), [8, 4], n_networks=2, n_inputs=3)
@@ -236,20 +317,28 @@ _P, _X = conditioning.draw_networks(jax.random.key(0), [8, 4], n_networks=2, n_i
 @pytest.mark.parametrize("call,msg", [
     (lambda: conditioning.gaussian_moments("swish"), "unknown activation"),
     (lambda: conditioning.gaussian_moments("relu", std=0.0), "std"),
+    (lambda: conditioning.gaussian_moments("relu", std=True), "boolean"),
     (lambda: conditioning.gaussian_moments(lambda z: jnp.exp(z * z)), "not finite"),
     (lambda: conditioning.predicted_flip_probability("relu", 0.0), "positive"),
     (lambda: conditioning.predicted_flip_probability("relu", -1.0), "positive"),
     (lambda: conditioning.predicted_flip_probability("relu", [1.0, float("nan")]), "positive"),
     (lambda: conditioning.predicted_flip_probability("relu", []), "positive"),
+    (lambda: conditioning.predicted_flip_probability("relu", "big"), "positive"),
     (lambda: conditioning.predicted_flip_probability("nope", 1.0), "unknown activation"),
     (lambda: conditioning.predicted_flip_probability(lambda z: 0 * z, 1.0), "Var f"),
+    (lambda: conditioning.flip_law(1.0, float("nan"), 1.0), "E‖∇f‖²"),
     (lambda: conditioning.mean_field_moments("relu", 0), "depth"),
+    (lambda: conditioning.mean_field_moments("relu", 2.0), "depth"),
     (lambda: conditioning.mean_field_moments("relu", 2, "glorot"), "weight_scale"),
-    (lambda: conditioning.sample_one_step(jax.random.key(0), [0, 4], 1.0, n_networks=2), "d must"),
+    (lambda: conditioning.mean_field_moments("relu", 2, -1.0), "weight_scale"),
+    (lambda: conditioning.sample_one_step(jax.random.key(0), [0, 4], 1.0, n_networks=2),
+     "positive integer"),
     (lambda: conditioning.sample_one_step(jax.random.key(0), [8, 0], 1.0, n_networks=2), "width"),
-    (lambda: conditioning.sample_one_step(jax.random.key(0), [8], 1.0, n_networks=2), r"\[d, m\]"),
+    (lambda: conditioning.sample_one_step(jax.random.key(0), [8], 1.0, n_networks=2),
+     "at least 2 entries"),
     (lambda: conditioning.sample_one_step(jax.random.key(0), [8, 4], 0.0, n_networks=2), "positive"),
     (lambda: conditioning.sample_one_step(jax.random.key(0), [8, 4], 1.0, n_networks=0), "n_networks"),
+    (lambda: conditioning.sample_one_step(0, [8, 4], 1.0, n_networks=2), "PRNG key"),
     (lambda: conditioning.sample_one_step(jax.random.key(0), [8, 4], 1.0, n_networks=2,
                                           activation="nope"), "unknown activation"),
     (lambda: conditioning.sample_one_step(jax.random.key(0), [8, 4], 1.0, n_networks=2,
@@ -257,12 +346,18 @@ _P, _X = conditioning.draw_networks(jax.random.key(0), [8, 4], n_networks=2, n_i
     (lambda: conditioning.one_step_samples(jax.tree.map(lambda a: a[0], _P), _X[0], 1.0), "stack"),
     (lambda: conditioning.one_step_samples(_P, _X[:, :, :4], 1.0), "shape"),
     (lambda: conditioning.one_step_samples(_P, _X.at[0, 0, 0].set(jnp.nan), 1.0), "NaN"),
+    (lambda: conditioning.one_step_samples(_P, _X.astype(jnp.int32), 1.0), "floating"),
+    (lambda: conditioning.one_step_samples(
+        _P.replace(readout=_P.readout.at[0, 0].set(jnp.inf)), _X, 1.0), "NaN or inf"),
     (lambda: conditioning.one_step_samples(_P, _X, -2.0), "positive"),
     (lambda: conditioning.conditioning_decomposition(jnp.ones((4, 8)), jnp.zeros(8)), "zero"),
     (lambda: conditioning.conditioning_decomposition(jnp.ones((4, 8)), jnp.ones(5)), "shape"),
     (lambda: conditioning.conditioning_decomposition(jnp.ones((4, 8)), jnp.full(8, jnp.inf)), "NaN"),
-    (lambda: conditioning.independence_samples(_P, jnp.ones(8), key=jax.random.key(0),
+    (lambda: conditioning.conditioning_decomposition(jnp.ones((4, 8), jnp.int32), jnp.ones(8)),
+     "floating"),
+    (lambda: conditioning.independence_samples(jax.random.key(0), _P, jnp.ones(8),
                                                cos_angle=1.5), "cos_angle"),
+    (lambda: conditioning.independence_samples(0, _P, jnp.ones(8)), "PRNG key"),
 ])
 def test_bad_input_raises(call, msg):
     with pytest.raises(ValueError, match=msg):
@@ -272,30 +367,56 @@ def test_bad_input_raises(call, msg):
 # --- figures -------------------------------------------------------------------------------
 
 
-def test_figures_draw():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+@pytest.fixture
+def plt():
+    """pyplot, with every figure closed afterwards (also when the test fails)."""
+    import matplotlib.pyplot as pyplot
 
+    yield pyplot
+    pyplot.close("all")
+
+
+def test_figures_draw_the_samples_they_are_given(plt):
     p, X = conditioning.draw_networks(jax.random.key(1), [16, 16], n_networks=8, n_inputs=4)
     results = {a: conditioning.one_step_samples(p.replace(activation=a), X, [0.5, 1.0, 2.0])
                for a in ("relu", "tanh")}
+    r = results["relu"]
     fig, ax = plt.subplots()
-    conditioning.plot_joint(ax, results["relu"], 1)
-    assert ax.get_xlabel() == "$f(x)$" and ax.get_ylabel() == "$f(x')$"
+    figures.ch4.plot_joint(ax, r, 1)
+    flipped, kept = ax.lines[0], ax.lines[1]  # the flipped samples, then the others
+    np.testing.assert_array_equal(flipped.get_xdata(), r.f.ravel()[r.flipped[1].ravel()])
+    np.testing.assert_array_equal(kept.get_ydata(), r.f_adv[1].ravel()[~r.flipped[1].ravel()])
     fig, ax = plt.subplots()
-    conditioning.plot_flip_curves(ax, results)
-    assert "step size" in ax.get_xlabel()
-    fig, ax = plt.subplots()
+    figures.ch4.plot_flip_curves(ax, results)
+    measured = [c for c in ax.containers]  # one errorbar container per activation
+    np.testing.assert_allclose(measured[0].lines[0].get_ydata(), r.flip_rate)
+    np.testing.assert_allclose(measured[1].lines[0].get_ydata(), results["tanh"].flip_rate)
     runs = [conditioning.sample_one_step(jax.random.key(d), [d, d], [0.5, 1.0, 2.0],
                                          n_networks=8, n_inputs=4) for d in (16, 32)]
-    slopes = conditioning.plot_residual_spread(ax, {"relu": runs})
-    assert np.isfinite(slopes["relu"])
+    spread = conditioning.residual_scaling(runs, 1.0)
+    assert spread.s == 1.0 and np.isfinite(spread.slope)
+    np.testing.assert_allclose(spread.sd, [runs[0].residual_sd(1.0), runs[1].residual_sd(1.0)])
+    fig, ax = plt.subplots()
+    figures.ch4.plot_residual_spread(ax, {"relu": spread})
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), spread.sd)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), spread.C * spread.dims ** spread.slope)
     fig = plt.figure()
-    conditioning.draw_law_frame(fig, results, "tanh", 1.0)
-    assert len(fig.get_axes()) == 2
+    figures.ch4.draw_law_frame(fig, results, "tanh", 1.0)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    t = results["tanh"]
+    assert (f"s = 1: measured {t.flip_rate[1]:.3f}, predicted {t.predicted_flip_rate()[1]:.3f}"
+            in labels)
     fig = plt.figure()
-    ind = conditioning.independence_samples(p, X[0, 0], key=jax.random.key(2))
-    conditioning.plot_independence(fig, ind)
-    assert len(fig.get_axes()) == 3
-    plt.close("all")
+    ind = conditioning.independence_samples(jax.random.key(2), p, X[0, 0])
+    figures.ch4.plot_independence(fig, ind)
+    np.testing.assert_array_equal(fig.axes[1].lines[0].get_ydata(), ind.perp_u[:3000])
+
+
+def test_science_modules_do_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys; from mini_adv import conditioning, margin, quadrature; "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
