@@ -1,3 +1,4 @@
+import jax
 import matplotlib
 import pytest
 
@@ -7,16 +8,20 @@ from mini_adv import runtime  # noqa: E402
 from mini_adv.figures import style as plotting  # noqa: E402
 
 
-def test_sizes_pick_the_preset_of_this_backend():
-    expected = 2 if runtime.on_accelerator() else 1
+@pytest.mark.parametrize("backend,expected", [("cpu", 1), ("gpu", 2), ("tpu", 2)])
+def test_sizes_pick_the_gpu_preset_on_an_accelerator(monkeypatch, backend, expected):
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
     assert runtime.sizes(cpu={"n": 1}, gpu={"n": 2}) == {"n": expected}
     with pytest.raises(ValueError, match="same keys"):
         runtime.sizes(cpu={"n": 1}, gpu={"m": 2})
 
 
-def test_report_names_backend_and_versions(capsys):
-    text = runtime.report()
-    assert "backend:" in text and "JAX" in text and "Flax" in text
+def test_report_names_this_backend_and_the_versions(capsys):
+    import flax
+
+    text = runtime.report(compilation_cache=False)  # no cache written by a test
+    assert f"JAX {jax.__version__}" in text and f"Flax {flax.__version__}" in text
+    assert f"backend: {jax.default_backend()}" in text and "compilation cache: off" in text
     assert text in capsys.readouterr().out
 
 
