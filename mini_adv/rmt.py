@@ -18,79 +18,57 @@ dimension. This module computes each one, exactly or by sampling many independen
 * **Gradients** — ‖∇f(x)‖ concentrates and ∇f(x) is as orthogonal to x as a random vector,
   so by Euler's identity |f|/(‖∇f‖‖x‖) = |cos∠(x, ∇f)| ≈ |Z|/√d (Daniely & Shacham 2020):
   :func:`gradient_stats`, :func:`sample_gradient_stats`, :func:`cosine_scaling`,
-  :func:`gradient_on_ball`, :func:`fit_power_law`.
-* **Figures** — the chapter's plots, drawn on a figure or axes the caller creates:
-  :func:`plot_random_vectors`, :func:`plot_mp_histogram`, :func:`plot_norm_propagation`,
-  :func:`plot_cosine_scaling`, :func:`plot_isometry_distortion`.
+  :func:`gradient_on_ball`.
+
+The chapter's figures are in :mod:`mini_adv.figures.ch2`; the power-law fit is
+:func:`mini_adv.stats.fit_power_law`.
 
 Kernels are pure functions of arrays (or of a stacked :class:`~mini_adv.nets.MLPParams` of N
 independent networks from ``nets.init_params(..., n=N)``), jitted once per shape and vmapped
-over draws; the public wrappers validate their arguments and raise ``ValueError`` with what to
-change. Inputs on the same network are correlated: statistics that need independent replicates
+over draws (the many-network kernels through :func:`mini_adv.parallel.map_networks`); the
+public wrappers validate their arguments (:mod:`mini_adv.validation`) and raise ``ValueError``
+with what to change. Inputs on the same network are correlated: statistics that need independent replicates
 use many networks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from mini_adv.activations import Activation, get_activation
-from mini_adv.data import _check_size, sphere
+from mini_adv.data import sphere
 from mini_adv.gradients import value_and_input_grad_kernel
-from mini_adv.nets import MLPParams, _resolve_scale, apply, check_finite, init_params
-from mini_adv.figures.style import CYCLE, PALETTE
+from mini_adv.nets import MLPParams, _resolve_scale, apply, init_params
+from mini_adv.parallel import map_networks
+from mini_adv.stats import fit_power_law, network_mean
+from mini_adv.validation import (check_finite, check_fraction, check_key, check_number,
+                                 check_params, check_size, check_stacked_batch)
 
-# ---------------------------------------------------------------------------------------------
-# argument checks
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_ratio(ratio: Any) -> float:
-    try:
-        r = float(ratio)
-    except (TypeError, ValueError):
-        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}") from None
-    if not (0.0 < r <= 1.0):  # also rejects NaN
-        raise ValueError(
-            f"ratio = m/n must lie in (0, 1] (the smaller dimension over the larger one); got "
-            f"{ratio!r}. For a wide matrix pass min(m, n)/max(m, n): the nonzero spectrum is the same")
-    return r
-
+__all__ = [  # fit_power_law is re-exported for the modules that import it from here (moved to stats)
+    "cosines_and_norms", "mp_edges", "mp_density", "mp_singular_density", "singular_value_edges",
+    "gaussian_singular_values", "singular_values_by_rows", "union_bound_epsilon", "layer_norms",
+    "sample_layer_norms", "length_map", "relu_norm_variance", "GradientStats", "gradient_stats",
+    "sample_gradient_stats", "CosineScaling", "cosine_scaling", "BallGradients",
+    "gradient_on_ball", "fit_power_law"]
 
 def _check_positive(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}") from None
-    if not (0.0 < v < math.inf):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return v
+    """Deprecated: kept only because ``margin.py`` imports it; use
+    :func:`mini_adv.validation.check_number` ``(name, value, low=0.0)``."""
+    return check_number(name, value, low=0.0)
 
 
-def _check_stacked(params: MLPParams) -> None:
-    if not isinstance(params, MLPParams) or params.readout.ndim != 2:
-        raise ValueError("params must be a stack of N networks, as returned by "
-                         "nets.init_params(key, widths, n=N)")
-
-
-def _check_inputs(params: MLPParams, X: Any) -> jax.Array:
-    X = jnp.asarray(X)
-    N, d = params.readout.shape[0], params.widths[0]
-    if X.ndim != 3 or X.shape[0] != N or X.shape[2] != d or X.shape[1] == 0:
-        raise ValueError(f"X must have shape (N, B, d) = ({N}, B, {d}) with B ≥ 1 (one batch of "
-                         f"inputs per network); got shape {tuple(X.shape)}")
-    check_finite("X", X)
-    return X
+def _stacked(params: Any, X: Any) -> tuple[MLPParams, jax.Array]:
+    """``(params, X)`` checked: a stack of N networks and ``(N, B, d)`` inputs in its dtype."""
+    params = check_params(params, stacked=True, name="params")
+    return params, check_stacked_batch(params, X)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +99,7 @@ def cosines_and_norms(key: jax.Array, d: int, n: int) -> tuple[jax.Array, jax.Ar
     Raises:
         ValueError: if ``d`` or ``n`` is not a positive integer.
     """
-    return _cosines_and_norms(key, _check_size("d", d), _check_size("n", n))
+    return _cosines_and_norms(key, check_size("d", d), check_size("n", n))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,9 +121,10 @@ def mp_edges(ratio: float, var: float = 1.0) -> tuple[float, float]:
         ``(λ−, λ+)`` as floats.
 
     Raises:
-        ValueError: for r outside (0, 1] (or NaN) or a non-positive σ².
+        ValueError: for r outside (0, 1] (or NaN) or a non-positive σ². For a wide matrix
+            (m > n) pass r = min(m, n)/max(m, n): the nonzero spectrum is the same.
     """
-    r, v = _check_ratio(ratio), _check_positive("var", var)
+    r, v = check_fraction("ratio", ratio), check_number("var", var, low=0.0)
     return v * (1 - math.sqrt(r)) ** 2, v * (1 + math.sqrt(r)) ** 2
 
 
@@ -174,7 +153,7 @@ def mp_density(x: Any, ratio: float, var: float = 1.0) -> jax.Array:
     Raises:
         ValueError: for r outside (0, 1], a non-positive σ², or non-finite ``x``.
     """
-    r, v = _check_ratio(ratio), _check_positive("var", var)
+    r, v = check_fraction("ratio", ratio), check_number("var", var, low=0.0)
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     check_finite("x", x)
     return _mp_density(x, jnp.asarray(r), jnp.asarray(v))
@@ -204,7 +183,7 @@ def singular_value_edges(m: int, n: int, std: float = 1.0) -> tuple[float, float
     Raises:
         ValueError: for non-positive sizes or σ.
     """
-    m, n, s = _check_size("m", m), _check_size("n", n), _check_positive("std", std)
+    m, n, s = check_size("m", m), check_size("n", n), check_number("std", std, low=0.0)
     small, big = min(m, n), max(m, n)
     return s * (math.sqrt(big) - math.sqrt(small)), s * (math.sqrt(big) + math.sqrt(small))
 
@@ -242,8 +221,8 @@ def gaussian_singular_values(key: jax.Array, m: int, n: int, n_draws: int = 1,
     Raises:
         ValueError: for non-positive sizes or σ.
     """
-    m, n = _check_size("m", m), _check_size("n", n)
-    n_draws, s = _check_size("n_draws", n_draws), _check_positive("std", std)
+    m, n = check_size("m", m), check_size("n", n)
+    n_draws, s = check_size("n_draws", n_draws), check_number("std", std, low=0.0)
     return s * _singular_values(key, m, n, n_draws)
 
 
@@ -270,8 +249,8 @@ def singular_values_by_rows(key: jax.Array, ms: Sequence[int], n: int,
     Raises:
         ValueError: for an empty ``ms``, non-positive sizes, or some m > n.
     """
-    n, n_draws = _check_size("n", n), _check_size("n_draws", n_draws)
-    ms = [_check_size("m", m) for m in ms]
+    n, n_draws = check_size("n", n), check_size("n_draws", n_draws)
+    ms = [check_size("m", m) for m in ms]
     if not ms:
         raise ValueError("ms must list at least one row count m")
     if max(ms) > n:
@@ -295,8 +274,8 @@ def union_bound_epsilon(k: int, n: int, delta: float = 0.05) -> float:
     Raises:
         ValueError: for non-positive sizes or δ outside (0, 1).
     """
-    k, n = _check_size("k", k), _check_size("n", n)
-    delta = _check_positive("delta", delta)
+    k, n = check_size("k", k), check_size("n", n)
+    delta = check_number("delta", delta, low=0.0)
     if delta >= 1:
         raise ValueError(f"delta is a failure probability and must lie in (0, 1), got {delta!r}")
     return math.sqrt(8 * ((k + 1) * math.log(2) + math.log(1 / delta)) / n)
@@ -320,7 +299,6 @@ def _layer_norms_one(params: MLPParams, X: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.stack(qs, axis=-1))
 
 
-_layer_norms = jax.jit(jax.vmap(_layer_norms_one))
 
 
 def layer_norms(params: MLPParams, X: Any) -> jax.Array:
@@ -339,10 +317,16 @@ def layer_norms(params: MLPParams, X: Any) -> jax.Array:
         ``(N, B, L + 1)`` with ρ_0 = 1.
 
     Raises:
-        ValueError: if ``params`` is not stacked, ``X`` has the wrong shape, or holds NaN/inf.
+        ValueError: if ``params`` is not stacked, ``X`` has the wrong shape, holds NaN/inf,
+            or has a zero row (ρ_ℓ is relative to ‖x‖, undefined at x = 0).
     """
-    _check_stacked(params)
-    return _layer_norms(params, _check_inputs(params, X))
+    params, X = _stacked(params, X)
+    zero = int(jnp.sum(jnp.all(X == 0, axis=-1)))
+    if zero:
+        raise ValueError(f"X has {zero} zero input(s): ρ_ℓ is measured relative to ‖x‖, which is 0 "
+                         f"there; pass nonzero inputs (e.g. data.sphere)")
+    # no while-loop in the kernel: one vmapped call is never slower than a loop over networks
+    return map_networks(_layer_norms_one, params, X, strategy="vmap")
 
 
 def sample_layer_norms(key: jax.Array, widths: Sequence[int], *, n_networks: int = 64,
@@ -357,8 +341,8 @@ def sample_layer_norms(key: jax.Array, widths: Sequence[int], *, n_networks: int
     Raises:
         ValueError: for bad widths or sizes, or an unknown activation or scale.
     """
-    n_networks, n_inputs = _check_size("n_networks", n_networks), _check_size("n_inputs", n_inputs)
-    k_net, k_x = jax.random.split(key)
+    n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
+    k_net, k_x = jax.random.split(check_key(key))
     params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
     d = params.widths[0]
     X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
@@ -403,7 +387,7 @@ def length_map(activation: str | Activation, weight_scale: str | float, depth: i
     """
     sigma = get_activation(activation)
     s = _resolve_scale(weight_scale)
-    depth, q0 = _check_size("depth", depth), _check_positive("q0", q0)
+    depth, q0 = check_size("depth", depth), check_number("q0", q0, low=0.0)
     return _length_map(sigma, jnp.asarray(s), depth, jnp.asarray(q0))
 
 
@@ -424,7 +408,7 @@ def relu_norm_variance(hidden_widths: Sequence[int]) -> float:
     widths = list(hidden_widths)
     if not widths:
         raise ValueError("hidden_widths must list at least one hidden width [n_1, ..., n_L]")
-    return float(np.prod([1 + 5 / _check_size("hidden width", n) for n in widths]) - 1)
+    return float(np.prod([1 + 5 / check_size("hidden width", n) for n in widths]) - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,18 +423,16 @@ class GradientStats:
     Attributes:
         f: f(x). grad_norm: ‖∇f(x)‖. x_norm: ‖x‖.
         cos: ⟨∇f(x), x⟩/(‖∇f(x)‖‖x‖), computed directly (not via Euler's identity);
-            NaN where ∇f(x) = 0 (a dead network).
+            NaN where ∇f(x) = 0 (a dead network or input: no direction), counted by
+            ``summary()["dead"]``.
+        d: the input dimension (static).
     """
 
     f: jax.Array
     grad_norm: jax.Array
     x_norm: jax.Array
     cos: jax.Array
-
-    @property
-    def d(self) -> int:
-        """The input dimension (inputs on the sphere of radius √d)."""
-        return int(round(float(jnp.mean(self.x_norm)) ** 2))
+    d: int = struct.field(pytree_node=False)
 
     @property
     def relative_linear_distance(self) -> jax.Array:
@@ -460,35 +442,39 @@ class GradientStats:
     def summary(self) -> dict[str, float]:
         """Statistics of one sample.
 
-        Keys: ``d``; ``sqrt_d_mean_abs_cos`` = √d · mean |cos| (prediction √(2/π) ≈ 0.798)
-        and ``se`` its standard error from the spread of the per-network means (networks are
-        the independent replicates); ``mean_abs_cos``; ``grad_norm_mean``; ``grad_norm_cv``
-        = std/mean of ‖∇f‖ over all draws; ``dead`` = fraction of draws with ∇f = 0.
+        Keys: ``d`` (an int); ``sqrt_d_mean_abs_cos`` = √d · mean |cos| (prediction
+        √(2/π) ≈ 0.798) and ``se`` its standard error from the spread of the per-network means
+        (networks are the independent replicates, :func:`mini_adv.stats.network_mean`);
+        ``mean_abs_cos``; ``grad_norm_mean``; ``grad_norm_cv`` = std/mean of ‖∇f‖ over all
+        draws (``inf`` for a single draw); ``dead`` = fraction of draws with ∇f = 0, which the
+        cosine statistics leave out.
+
+        Raises:
+            ValueError: if ∇f = 0 at every draw (every network dead): no cosine is defined.
         """
-        d = self.d
         cos = np.abs(np.asarray(self.cos))
-        per_net = np.nanmean(cos, axis=1) if np.isfinite(cos).any() else np.array([np.nan])
         gn = np.asarray(self.grad_norm)
+        if not np.isfinite(cos).any():
+            raise ValueError(f"∇f(x) = 0 at all {cos.size} draws (dead networks): cos∠(x, ∇f) is "
+                             f"undefined; use other networks (e.g. another key or weight scale)")
+        m = network_mean(cos)
+        sqrt_d = math.sqrt(self.d)
         return {
-            "d": float(d),
-            "mean_abs_cos": float(np.nanmean(cos)),
-            "sqrt_d_mean_abs_cos": float(math.sqrt(d) * np.nanmean(cos)),
-            "se": float(math.sqrt(d) * np.nanstd(per_net, ddof=1) / math.sqrt(per_net.size))
-            if per_net.size > 1 else math.inf,
+            "d": int(self.d),
+            "mean_abs_cos": m.mean,
+            "sqrt_d_mean_abs_cos": sqrt_d * m.mean,
+            "se": sqrt_d * m.se,
             "grad_norm_mean": float(gn.mean()),
-            "grad_norm_cv": float(gn.std(ddof=1) / gn.mean()) if gn.size > 1 and gn.mean() > 0 else math.inf,
+            "grad_norm_cv": float(gn.std(ddof=1) / gn.mean()) if gn.size > 1 else math.inf,
             "dead": float(np.mean(gn == 0)),
         }
 
 
-def _gradient_stats_one(params: MLPParams, X: jax.Array) -> GradientStats:
+def _gradient_stats_one(params: MLPParams, X: jax.Array) -> tuple[jax.Array, ...]:
     f, g = value_and_input_grad_kernel(params, X)
     gn, xn = jnp.linalg.norm(g, axis=-1), jnp.linalg.norm(X, axis=-1)
     cos = jnp.where(gn > 0, jnp.sum(g * X, axis=-1) / (jnp.where(gn > 0, gn, 1.0) * xn), jnp.nan)
-    return GradientStats(f=f, grad_norm=gn, x_norm=xn, cos=cos)
-
-
-_gradient_stats = jax.jit(jax.vmap(_gradient_stats_one))
+    return f, gn, xn, cos
 
 
 def gradient_stats(params: MLPParams, X: Any) -> GradientStats:
@@ -502,15 +488,22 @@ def gradient_stats(params: MLPParams, X: Any) -> GradientStats:
     Args:
         params: a stack of N networks. X: ``(N, B, d)`` inputs, one batch per network.
 
+    Returns:
+        A :class:`GradientStats` with ``(N, B)`` arrays.
+
     Raises:
-        ValueError: for unstacked params, a wrong shape, or non-finite inputs.
+        ValueError: for unstacked params, a wrong shape, non-finite inputs, or a zero input
+            (its cosine is undefined).
     """
-    _check_stacked(params)
-    return _gradient_stats(params, _check_inputs(params, X))
+    params, X = _stacked(params, X)
+    if bool(jnp.any(jnp.all(X == 0, axis=-1))):
+        raise ValueError("X has a zero input: cos∠(x, ∇f) is undefined at x = 0; pass nonzero inputs")
+    f, gn, xn, cos = map_networks(_gradient_stats_one, params, X, strategy="vmap")  # no loops
+    return GradientStats(f=f, grad_norm=gn, x_norm=xn, cos=cos, d=params.widths[0])
 
 
 def _widths(d: int, hidden: Sequence[float]) -> list[int]:
-    d = _check_size("d", d)
+    d = check_size("d", d)
     try:
         hidden = tuple(float(m) for m in hidden)
     except (TypeError, ValueError):
@@ -531,53 +524,68 @@ def sample_gradient_stats(key: jax.Array, d: int, *, hidden: Sequence[float] = (
         ValueError: for non-positive sizes or multipliers, or an unknown activation or scale.
     """
     widths = _widths(d, hidden)
-    n_networks, n_inputs = _check_size("n_networks", n_networks), _check_size("n_inputs", n_inputs)
-    k_net, k_x = jax.random.split(key)
+    n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
+    k_net, k_x = jax.random.split(check_key(key))
     params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
     X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
     return gradient_stats(params, X)
 
 
-def fit_power_law(x: Any, y: Any) -> tuple[float, float]:
-    """Least-squares fit of log y = log C + a log x: returns ``(a, C)`` with y ≈ C x^a.
+@dataclasses.dataclass(frozen=True)
+class CosineScaling:
+    """:func:`cosine_scaling`: the summaries of :class:`GradientStats` at several d.
 
-    Raises:
-        ValueError: for fewer than two points, different lengths, or non-positive/non-finite values.
+    Attributes:
+        d: ``(D,)`` int dimensions.
+        mean_abs_cos, sqrt_d_mean_abs_cos, se, grad_norm_mean, grad_norm_cv, dead: ``(D,)``
+            the keys of :meth:`GradientStats.summary`, one per d.
+        slope, constant: the fit mean|cos| ≈ C·d^slope (prediction −1/2 and √(2/π)); ``None``
+            for a single d (no slope to fit).
+        constant_half: C with the slope held at −1/2 (geometric mean of √d · mean|cos|),
+            defined for one d too.
+        raw: the :class:`GradientStats` samples, one per d.
     """
-    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
-    if x.size != y.size or x.size < 2:
-        raise ValueError(f"x and y must have the same length ≥ 2; got {x.size} and {y.size}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
-        raise ValueError("a power-law fit needs positive finite x and y (it works on log scales)")
-    a, b = np.polyfit(np.log(x), np.log(y), 1)
-    return float(a), float(math.exp(b))
+
+    d: np.ndarray
+    mean_abs_cos: np.ndarray
+    sqrt_d_mean_abs_cos: np.ndarray
+    se: np.ndarray
+    grad_norm_mean: np.ndarray
+    grad_norm_cv: np.ndarray
+    dead: np.ndarray
+    slope: float | None
+    constant: float | None
+    constant_half: float
+    raw: tuple[GradientStats, ...]
 
 
-def cosine_scaling(key: jax.Array, dims: Sequence[int], **kwargs: Any) -> dict[str, Any]:
-    """Run :func:`sample_gradient_stats` at each d in ``dims`` (fresh draws each).
+def cosine_scaling(key: jax.Array, dims: Sequence[int], **kwargs: Any) -> CosineScaling:
+    """Run :func:`sample_gradient_stats` at each d in ``dims``, with the key ``fold_in(key, d)``.
+
+    Args:
+        key: PRNG key. dims: the dimensions d (one or more).
+        **kwargs: passed to :func:`sample_gradient_stats`.
 
     Returns:
-        A dict of arrays, one entry per key of :meth:`GradientStats.summary`, plus
-        ``"raw"`` (the list of :class:`GradientStats`), ``"slope"`` and ``"constant"`` of the
-        fit mean|cos| ≈ C d^slope (prediction: slope −1/2, C = √(2/π)), and
-        ``"constant_half"``: C with the slope held at −1/2 (geometric mean of √d · mean|cos|).
+        A :class:`CosineScaling` (``slope``/``constant`` are ``None`` for a single d).
 
     Raises:
         ValueError: for an empty or invalid ``dims`` (and whatever
-            :func:`sample_gradient_stats` raises).
+            :func:`sample_gradient_stats` or :meth:`GradientStats.summary` raises).
     """
-    dims = list(dims)
+    check_key(key)
+    dims = [check_size("d", d) for d in dims]
     if not dims:
         raise ValueError("dims must be a non-empty sequence of dimensions")
-    raw = [sample_gradient_stats(k, _check_size("d", d), **kwargs)
-           for k, d in zip(jax.random.split(key, len(dims)), dims)]
+    raw = tuple(sample_gradient_stats(jax.random.fold_in(key, d), d, **kwargs) for d in dims)
     sums = [r.summary() for r in raw]
-    out: dict[str, Any] = {k: np.array([s[k] for s in sums]) for k in sums[0]}
-    out["raw"] = raw
+    cols = {k: np.array([s[k] for s in sums]) for k in sums[0]}
+    slope = constant = None
     if len(dims) >= 2:
-        out["slope"], out["constant"] = fit_power_law(out["d"], out["mean_abs_cos"])
-        out["constant_half"] = float(np.exp(np.mean(np.log(out["sqrt_d_mean_abs_cos"]))))
-    return out
+        slope, constant = fit_power_law(cols["d"], cols["mean_abs_cos"])
+    return CosineScaling(**cols, slope=slope, constant=constant,
+                         constant_half=float(np.exp(np.mean(np.log(cols["sqrt_d_mean_abs_cos"])))),
+                         raw=raw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,24 +605,39 @@ def _preactivations(params: MLPParams, x: jax.Array) -> list[jax.Array]:
     return zs
 
 
-def _ball_one(params: MLPParams, X: jax.Array, U: jax.Array, radius: jax.Array):
+def _ball_one(params: MLPParams, X: jax.Array, U: jax.Array, radius: jax.Array
+              ) -> tuple[jax.Array, ...]:
     grad = jax.vmap(jax.grad(lambda x: apply(params, x)))
     B, R, d = U.shape
     Y = (X[:, None, :] + radius * U).reshape(B * R, d)
     g0, g1 = grad(X), grad(Y).reshape(B, R, d)
     n0, n1 = jnp.linalg.norm(g0, axis=-1), jnp.linalg.norm(g1, axis=-1)
-    ratio = n1 / n0[:, None]
-    cos = jnp.sum(g1 * g0[:, None, :], axis=-1) / (n1 * n0[:, None])
+    safe0 = jnp.where(n0 > 0, n0, 1.0)[:, None]  # n0 = 0 is rejected by gradient_on_ball
+    ratio = n1 / safe0
+    cos = jnp.where(n1 > 0, jnp.sum(g1 * g0[:, None, :], axis=-1) / (jnp.where(n1 > 0, n1, 1.0) * safe0),
+                    0.0)
     z0 = jnp.concatenate(_preactivations(params, X), axis=-1)
     z1 = jnp.concatenate(_preactivations(params, Y), axis=-1).reshape(B, R, -1)
     changed = jnp.mean((z0[:, None, :] > 0) != (z1 > 0), axis=-1)
-    return ratio, cos, changed
+    return ratio, cos, changed, n0
 
 
-_ball = jax.jit(jax.vmap(_ball_one, in_axes=(0, 0, 0, None)))
+@struct.dataclass
+class BallGradients:
+    """:func:`gradient_on_ball`: how ∇f changes from x to y = x + r u (each ``(N, B, R)``).
+
+    Attributes:
+        norm_ratio: ‖∇f(y)‖/‖∇f(x)‖.
+        cos: cos∠(∇f(x), ∇f(y)); 0 where ∇f(y) = 0 (no direction there, the ratio is 0).
+        pattern_change: fraction of hidden units (all layers) whose sign differs at x and y.
+    """
+
+    norm_ratio: jax.Array
+    cos: jax.Array
+    pattern_change: jax.Array
 
 
-def gradient_on_ball(params: MLPParams, X: Any, U: Any, radius: float) -> dict[str, jax.Array]:
+def gradient_on_ball(params: MLPParams, X: Any, U: Any, radius: float) -> BallGradients:
     """How ∇f changes between x and points y = x + r u at distance r (N networks at once).
 
     Measures, for each network, input x and unit direction u:
@@ -630,242 +653,28 @@ def gradient_on_ball(params: MLPParams, X: Any, U: Any, radius: float) -> dict[s
         radius: r > 0, in the units of x (the book uses r = ρ‖x‖/√d).
 
     Returns:
-        dict with ``norm_ratio``, ``cos`` and ``pattern_change``, each ``(N, B, R)``.
+        A :class:`BallGradients` with ``norm_ratio``, ``cos`` and ``pattern_change``, each
+        ``(N, B, R)``.
 
     Raises:
-        ValueError: for unstacked params, wrong shapes, non-finite inputs, or r ≤ 0.
+        ValueError: for unstacked params, wrong shapes, non-finite inputs, r ≤ 0, or
+            ∇f(x) = 0 at some x (a dead network or input: the ratio and the cosine relative
+            to ∇f(x) are undefined there).
     """
-    _check_stacked(params)
-    X = _check_inputs(params, X)
-    U = jnp.asarray(U)
+    params, X = _stacked(params, X)
+    if not hasattr(U, "shape"):
+        U = np.asarray(U)
     if U.ndim != 4 or U.shape[:2] != X.shape[:2] or U.shape[3] != X.shape[2]:
         raise ValueError(f"U must have shape (N, B, R, d) = {X.shape[:2] + ('R', X.shape[2])}; "
                          f"got {tuple(U.shape)}")
+    U = jnp.asarray(U).astype(X.dtype)
     check_finite("U", U)
-    r = _check_positive("radius", radius)
-    ratio, cos, changed = _ball(params, X, U, jnp.asarray(r))
-    return {"norm_ratio": ratio, "cos": cos, "pattern_change": changed}
-
-
-# ---------------------------------------------------------------------------------------------
-# 6. chapter 2's figures
-# ---------------------------------------------------------------------------------------------
-
-
-def _log_ticks(ax: Axes, values: Sequence[float]) -> None:
-    """Label a log x-axis at the measured values only."""
-    ax.set_xticks(list(values), [f"{v:g}" for v in values])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def plot_random_vectors(fig: Figure, samples: Mapping[int, tuple[Any, Any]]
-                        ) -> tuple[Axes, Axes]:
-    """Draw the angles and lengths of independent Gaussian vectors, one step histogram per d.
-
-    Left panel: histograms of cos∠(g, g') with the N(0, 1/d) density at the largest d
-    (dashed). Right panel: histograms of ‖g‖/√d with the predicted value 1 (dashed).
-
-    Args:
-        fig: an empty figure; two side-by-side axes are added to it.
-        samples: ``{d: (cos, norm)}`` as returned by :func:`cosines_and_norms`, in the order
-            the curves should be drawn (colours follow :data:`~mini_adv.plotting.CYCLE`).
-
-    Returns:
-        The two axes ``(angles, lengths)``.
-    """
-    ax1, ax2 = fig.subplots(1, 2)
-    step = dict(density=True, histtype="step", lw=1.8)
-    for i, (d, (cos, norm)) in enumerate(samples.items()):
-        ax1.hist(np.asarray(cos), bins=np.linspace(-1, 1, 81), **step,
-                 color=CYCLE[i], label=f"d = {d}")
-        ax2.hist(np.asarray(norm), bins=np.linspace(0, 2.2, 111), **step,
-                 color=CYCLE[i], label=f"d = {d}")
-    d_max = max(samples)
-    t = np.linspace(-1, 1, 401)
-    ax1.plot(t, math.sqrt(d_max / (2 * math.pi)) * np.exp(-d_max * t**2 / 2),
-             "--", color=PALETTE["theory"], label=rf"$\mathcal{{N}}(0, 1/d)$, d = {d_max}")
-    ax1.set(xlabel=r"$\cos\angle(g, g')$", ylabel="density", ylim=(0, 25),
-            title="(a) angles between independent vectors")
-    ax2.axvline(1.0, ls="--", color=PALETTE["theory"], label=r"$\|g\|/\sqrt{d} = 1$")
-    ax2.set(xlabel=r"$\|g\|/\sqrt{d}$", ylabel="density", ylim=(0, 25), title="(b) lengths")
-    ax1.legend(loc="upper left", fontsize=9)
-    ax2.legend(loc="upper left", fontsize=9)
-    return ax1, ax2
-
-
-def plot_mp_histogram(ax: Axes, sv: Any, n: int, r: float, *, ymax: float | None = None) -> None:
-    """Draw a histogram of s/√n against the Marchenko–Pastur density and its edges 1 ± √r.
-
-    Args:
-        ax: the axes to draw on (no title is set: the caller adds one).
-        sv: singular values of Gaussian m × n matrices, ``(draws, m)`` as returned by
-            :func:`gaussian_singular_values` (entries N(0, 1)).
-        n: the number of columns (the values are divided by √n).
-        r: the ratio m/n of the Marchenko–Pastur law (dashed) and of the edges (dotted).
-        ymax: upper y-limit; default 1.35 × the maximum of the density on the plotted range.
-    """
-    sv = np.asarray(sv)
-    s = sv.ravel() / math.sqrt(n)
-    bins = np.linspace(max(0, 0.9 - math.sqrt(r)), 1.1 + math.sqrt(r), 50)
-    ax.hist(s, bins=bins, density=True, alpha=0.6, color=PALETTE["random"],
-            label=f"singular values of $G/\\sqrt{{n}}$ ({sv.shape[0]} draws)")
-    grid = np.linspace(0, 2.05, 600)
-    dens = np.asarray(mp_singular_density(grid, r))
-    ax.plot(grid, dens, "--", color=PALETTE["theory"], label="Marchenko–Pastur density")
-    for e in (1 - math.sqrt(r), 1 + math.sqrt(r)):
-        ax.axvline(e, ls=":", color=PALETTE["gradient"])
-    ax.plot([], [], ":", color=PALETTE["gradient"], label=r"edges $1\pm\sqrt{m/n}$")
-    top = 1.35 * float(np.max(dens)) if ymax is None else ymax
-    ax.set(xlabel=r"singular value $s/\sqrt{n}$", ylabel="density", xlim=(0, 2.05),
-           ylim=(0, top))
-    ax.legend(loc="upper right", fontsize=9)
-
-
-def plot_norm_propagation(fig: Figure, rho: Mapping[int, Any], sd_measured: Any,
-                          sd_predicted: Any, variants: Sequence[tuple[str, str | float, str]],
-                          variant_rho: Sequence[Any], variant_width: int
-                          ) -> tuple[Axes, Axes, Axes]:
-    """Draw the three-panel figure of norms through random layers (proposition on He scaling).
-
-    (a) top, full width: median and 10–90 % band of ρ_ℓ = ‖h_ℓ‖/‖x‖ against the layer ℓ,
-    for every other width of ``rho``, with the prediction 1 (dashed);
-    (b) bottom left: the measured sd of ρ_L² against the width (log–log, with the fitted
-    slope in the legend) and the exact prediction √(∏(1 + 5/n) − 1) (dashed);
-    (c) bottom right: mean ρ_ℓ for other activations / weight scales (dots) against the
-    infinite-width length map (:func:`length_map`, dashed).
-
-    Args:
-        fig: an empty figure (the book uses ``figsize=(10, 8)``).
-        rho: ``{width: (N, L + 1) values of ρ_ℓ}`` for He-ReLU networks (one input each).
-        sd_measured, sd_predicted: sd of ρ_L² per width of ``rho``, measured and predicted
-            (:func:`relu_norm_variance`).
-        variants: ``(activation, weight_scale, legend label)`` for panel (c).
-        variant_rho: one ``(N, L + 1)`` array of ρ_ℓ per variant, same depth as ``rho``.
-        variant_width: the width of the networks in ``variant_rho`` (for the title).
-
-    Returns:
-        The axes of panels (a), (b), (c).
-    """
-    widths = list(rho)
-    L = np.asarray(rho[widths[0]]).shape[1] - 1
-    grid = fig.add_gridspec(2, 2)
-    ax1 = fig.add_subplot(grid[0, :])
-    ax2, ax3 = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
-    layers = np.arange(L + 1)
-    for i, w in enumerate(widths[::2]):
-        q = np.asarray(rho[w])
-        ax1.plot(layers, np.median(q, 0), "o-", color=CYCLE[i], ms=4, label=f"width {w}")
-        ax1.fill_between(layers, *np.percentile(q, [10, 90], axis=0), color=CYCLE[i],
-                         alpha=0.15)
-    ax1.axhline(1, ls="--", color=PALETTE["theory"], label="prediction 1")
-    ax1.set(xlabel=r"layer $\ell$", ylabel=r"$\rho_\ell = \|h_\ell\|/\|x\|$", ylim=(0, 2),
-            title="(a) He-ReLU: median and 10–90 % band")
-    W = np.array(widths)
-    slope, _ = fit_power_law(W, sd_measured)
-    ax2.loglog(W, sd_measured, "o", color=PALETTE["gradient"],
-               label=f"measured (fit slope {slope:.2f})")
-    ax2.loglog(W, sd_predicted, "--", color=PALETTE["theory"],
-               label=r"$\sqrt{\prod_\ell(1 + 5/n) - 1}$")
-    ax2.set(xlabel=r"width $n$", ylabel=r"sd of $\rho_L^2$", title=f"(b) fluctuations, L = {L}")
-    _log_ticks(ax2, W)
-    for i, ((act, scale, name), q) in enumerate(zip(variants, variant_rho)):
-        ax3.semilogy(layers, np.asarray(q).mean(0), "o", ms=4, color=CYCLE[i], label=name)
-        ax3.semilogy(layers, length_map(act, scale, L), "--", color=CYCLE[i])
-    ax3.plot([], [], "--", color=PALETTE["theory"], label="length map")
-    ax3.set(xlabel=r"layer $\ell$", ylabel=r"mean $\rho_\ell$",
-            title=f"(c) other choices, width {variant_width}")
-    for ax in (ax1, ax2, ax3):
-        ax.legend(loc="best", fontsize=9)
-    return ax1, ax2, ax3
-
-
-def plot_cosine_scaling(fig: Figure, out: Mapping[str, Any], st: GradientStats | None = None
-                        ) -> tuple[Axes, Axes, Axes]:
-    """Draw the three-panel figure of the gradient of random networks against d.
-
-    (a) top, full width: mean |cos∠(x, ∇f)| = E|f|/(‖∇f‖‖x‖) against d (log–log, ±2 s.e.
-    over networks), its power-law fit and the prediction √(2/π) d^(−1/2) (dashed);
-    (b) bottom left: histogram of √d cos∠(x, ∇f) at one d against N(0, 1) (dashed);
-    (c) bottom right: the coefficient of variation of ‖∇f‖ against d, its fit and a
-    slope −1/2 reference (dashed).
-
-    Args:
-        fig: an empty figure (the book uses ``figsize=(10, 8)``).
-        out: the dict returned by :func:`cosine_scaling` (at least two dimensions).
-        st: the sample for panel (b); default ``out["raw"][-1]`` (the largest d).
-
-    Returns:
-        The axes of panels (a), (b), (c).
-    """
-    st = out["raw"][-1] if st is None else st
-    d_arr = np.asarray(out["d"])
-    dd = np.geomspace(d_arr.min(), d_arr.max(), 100)
-    grid = fig.add_gridspec(2, 2)
-    ax1 = fig.add_subplot(grid[0, :])
-    ax2, ax3 = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
-    # (a) the scaling law, with the fit and the prediction
-    ax1.errorbar(d_arr, out["mean_abs_cos"], yerr=2 * out["se"] / np.sqrt(d_arr), fmt="o",
-                 color=PALETTE["gradient"], capsize=3, label="measured (±2 s.e. over networks)")
-    fit = f"fit: ${out['constant']:.2f}\\,d^{{{out['slope']:.3f}}}$"
-    ax1.plot(dd, out["constant"] * dd ** out["slope"], "-", alpha=0.6,
-             color=PALETTE["gradient"], label=fit)
-    ax1.plot(dd, math.sqrt(2 / math.pi) / np.sqrt(dd), "--", color=PALETTE["theory"],
-             label=r"prediction $\sqrt{2/\pi}\,d^{-1/2}$")
-    ax1.set(xscale="log", yscale="log", xlabel="input dimension $d$ (= width)",
-            ylabel=r"$E\,|f|\,/\,(\|\nabla f\|\,\|x\|)$",
-            title="(a) relative linearised distance = |cos|")
-    _log_ticks(ax1, d_arr.astype(int))
-    # (b) the cosine at one d against N(0, 1)
-    z = np.asarray(math.sqrt(st.d) * st.cos).ravel()
-    ax2.hist(z, bins=50, density=True, alpha=0.6, color=PALETTE["gradient"],
-             label=rf"$\sqrt{{d}}\cos\angle(x, \nabla f)$, d = {st.d}")
-    t = np.linspace(-4, 4, 200)
-    ax2.plot(t, np.exp(-t**2 / 2) / math.sqrt(2 * math.pi), "--", color=PALETTE["theory"],
-             label=r"$\mathcal{N}(0, 1)$")
-    ax2.set(xlabel=r"$\sqrt{d}\,\cos\angle(x, \nabla f(x))$", ylabel="density",
-            title="(b) the gradient looks random")
-    # (c) the coefficient of variation of the gradient norm
-    cv = np.asarray(out["grad_norm_cv"])
-    cv_slope, cv_const = fit_power_law(d_arr, cv)
-    ax3.loglog(d_arr, cv, "o", color=PALETTE["random"], label="measured")
-    ax3.loglog(dd, cv_const * dd ** cv_slope, "-", alpha=0.6, color=PALETTE["random"],
-               label=f"fit: slope {cv_slope:.2f}")
-    ax3.loglog(dd, cv[0] * np.sqrt(d_arr[0] / dd), "--", color=PALETTE["theory"],
-               label=r"slope $-1/2$")
-    ax3.set(xlabel="input dimension $d$ (= width)", ylabel=r"CV of $\|\nabla f(x)\|$",
-            title=r"(c) $\|\nabla f\|$ concentrates")
-    _log_ticks(ax3, d_arr.astype(int))
-    for ax in (ax1, ax2, ax3):
-        ax.legend(loc="best", fontsize=9)
-    return ax1, ax2, ax3
-
-
-def plot_isometry_distortion(ax: Axes, ks: Sequence[int], n: int, worst: Sequence[float], *,
-                             delta: float = 0.05) -> None:
-    """Draw how far W^T (k × n, N(0, 1/n) entries) is from an isometry, against k/n.
-
-    Three curves on log–log axes: the measured worst distortion ``worst`` (dots), the
-    Marchenko–Pastur prediction 2√(k/n) + k/n (dashed), and the ε at which the union bound
-    over 2^k patterns reaches failure probability δ (:func:`union_bound_epsilon`, squares;
-    shown only where ε < 1), with a grey line at distortion 1.
-
-    Args:
-        ax: the axes to draw on.
-        ks: the layer widths k (one per point of ``worst``). n: the previous layer's width.
-        worst: measured max(s_max² − 1, 1 − s_min²) of W^T, one value per k.
-        delta: the failure probability of the union bound.
-    """
-    q = np.array(ks) / n
-    qq = np.geomspace(q.min(), 1, 100)
-    eps_ub = np.array([union_bound_epsilon(k, n, delta) for k in ks])
-    ok = eps_ub < 1  # the chi-square tail bound needs eps < 1
-    ax.loglog(q, worst, "o", color=PALETTE["gradient"], label="measured worst distortion")
-    ax.loglog(qq, 2 * np.sqrt(qq) + qq, "--", color=PALETTE["theory"],
-              label=r"Marchenko–Pastur: $2\sqrt{k/n} + k/n$")
-    ax.loglog(q[ok], eps_ub[ok], "s:", lw=2.2, color=PALETTE["random"],
-              label=rf"union bound, $2^k$ patterns ($\delta = {100 * delta:g}\%$)")
-    ax.axhline(1, color=PALETTE["muted"], lw=1)
-    ax.set(xlabel=r"width ratio $k/n$ (layer / previous layer)",
-           ylabel=r"distortion $\varepsilon$",
-           title=f"How far $W^\\top$ is from an isometry, n = {n}")
-    ax.legend(loc="lower right")
+    r = check_number("radius", radius, low=0.0)
+    radii = jnp.full((X.shape[0],), r, dtype=X.dtype)
+    ratio, cos, changed, n0 = map_networks(_ball_one, params, X, U, radii, strategy="vmap")
+    dead = int(jnp.sum(n0 == 0))
+    if dead:
+        raise ValueError(f"∇f(x) = 0 at {dead} of {n0.size} inputs (dead networks or inputs): the "
+                         f"gradient's change relative to ∇f(x) is undefined there; drop those "
+                         f"networks or inputs, or use other draws")
+    return BallGradients(norm_ratio=ratio, cos=cos, pattern_change=changed)

@@ -10,15 +10,22 @@ The proof does not give the constant; this module measures it:
   :func:`mini_adv.parallel.map_networks`) and returns relative
   flip distances ‖δ‖/‖x‖, the linearised prediction |f|/(‖∇f‖‖x‖), path lengths and
   statuses, with every flip re-checked in float64;
-* :func:`sweep_dimension` repeats it over d with :func:`shrinking_widths`, and
-  :func:`scaling_fit` fits ‖δ‖/‖x‖ ≈ C·d^slope (the theorem: slope −1/2);
+* :func:`sweep_flow` repeats it over d with :func:`shrinking_widths`, and
+  :func:`fit_flow_scaling` fits ‖δ‖/‖x‖ ≈ C·d^slope (the theorem: slope −1/2);
 * :func:`compare_methods` puts one gradient step, the flow, DeepFool and rays (along ∇f and
   random) side by side on the same draws;
-* :func:`draw_flow_plane` draws the flow's path in the plane of x and ∇f(x).
+* :func:`gradient_along_flow` measures ‖∇f‖ along the flow's path (the proof's lemmas);
+* :func:`flow_plane` computes the flow's path in the plane of x and ∇f(x), for the figure
+  :func:`mini_adv.figures.ch3.draw_flow_plane`.
+
+Every many-network experiment runs its kernel through :func:`mini_adv.parallel.map_networks`
+(compiled once per shape). The chapter's figures and tables are in :mod:`mini_adv.figures.ch3`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import warnings
 from typing import Any, Callable, Sequence
@@ -31,12 +38,15 @@ from flax import struct
 from mini_adv.attacks import (AttackResult, Status, deepfool_kernel, gradient_flow_kernel,
                               gradient_flow_path, gradient_flow_path_kernel, gradient_step_kernel,
                               ray_flip_kernel, verify_float64)
-from mini_adv.data import _check_size, sphere
-from mini_adv.gradients import flip_direction_from, value_and_input_grad_kernel
-from mini_adv.nets import MLPParams, Network, as_params, check_batch, init_params
+from mini_adv.data import sphere
+from mini_adv.gradients import (flip_direction_from, linearized_distance_from,
+                                value_and_input_grad_kernel)
+from mini_adv.nets import MLPParams, Network, as_params, init_params
 from mini_adv.parallel import map_networks
-from mini_adv.rmt import fit_power_law
+from mini_adv.rays import plane_slice
 from mini_adv.runtime import progress
+from mini_adv.stats import fit_power_law, network_mean
+from mini_adv.validation import check_batch, check_key, check_number, check_size
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 """E|Z| for Z ~ N(0, 1): the predicted limit of √d · E[‖δ‖/‖x‖] for the linearisation."""
@@ -45,12 +55,17 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 def shrinking_widths(d: int, factors: Sequence[int] = (4, 16)) -> list[int]:
     """``[d, d/f₁, d/f₂, …]``: the shrinking widths of Daniely & Shacham's setting.
 
+    Args:
+        d: the input dimension. factors: the divisors f₁, f₂, ... of the hidden widths.
+
+    Returns:
+        ``[d, d // f₁, d // f₂, ...]``.
+
     Raises:
         ValueError: if d or a factor is not a positive integer, or a width would be < 1.
     """
-    _check_size("d", d)
-    for f in factors:
-        _check_size("every factor", f)
+    d = check_size("d", d)
+    factors = [check_size("every factor", f) for f in factors]
     widths = [d] + [d // f for f in factors]
     if min(widths) < 1:
         raise ValueError(f"d = {d} is too small for factors {list(factors)}: widths {widths}; "
@@ -110,17 +125,24 @@ class FlowMeasurement:
             return np.nanmean(vals, axis=1)
 
     def summary(self) -> dict[str, float]:
-        """Means with network-level standard errors; √d-scaled distances."""
-        m = self.network_means()
-        m = m[np.isfinite(m)]
+        """Means with network-level standard errors (:func:`mini_adv.stats.network_mean`).
+
+        Keys: ``d`` (an int); ``sqrt_d_rel_distance`` (√d · mean ‖δ‖/‖x‖ over networks) and
+        its ``_se``; ``sqrt_d_rel_linear``; the medians of flow/linear and path/distance and
+        the 90 % quantile of the latter, over flipped inputs; ``flip_rate``, ``stuck_rate``
+        (stopped at ∇f = 0), ``flat_rate`` (f(x₀) = 0 or ∇f = 0), ``networks_without_flip``,
+        ``median_steps``. Where nothing flipped the distance statistics are NaN (no
+        distance to average), which ``flip_rate`` = 0 reports.
+        """
         rd = math.sqrt(self.d)
         fl = self.flipped
         ratio = self.rel_distance[fl] / self.rel_linear[fl]
         straight = self.rel_path[fl] / self.rel_distance[fl]
+        m = network_mean(np.where(fl, self.rel_distance, np.nan), scale=rd) if fl.any() else None
         return {
-            "d": self.d,
-            "sqrt_d_rel_distance": rd * float(np.mean(m)) if m.size else math.nan,
-            "sqrt_d_rel_distance_se": rd * float(np.std(m, ddof=1) / math.sqrt(m.size)) if m.size > 1 else math.nan,
+            "d": int(self.d),
+            "sqrt_d_rel_distance": m.mean if m else math.nan,
+            "sqrt_d_rel_distance_se": (m.se if m.n > 1 else math.nan) if m else math.nan,
             "sqrt_d_rel_linear": rd * float(np.mean(self.rel_linear[np.isfinite(self.rel_linear)])),
             "flow_over_linear_median": float(np.median(ratio)) if fl.any() else math.nan,
             "path_over_distance_median": float(np.median(straight)) if fl.any() else math.nan,
@@ -134,19 +156,15 @@ class FlowMeasurement:
         }
 
 
-def _flow_kernel(max_factor: float) -> Callable[[MLPParams, jax.Array], AttackResult]:
-    """The flow kernel on one network with the budget max_factor·‖x‖, with the linearised
-    distance and ‖x‖ (run on a stack of networks by :func:`~mini_adv.parallel.map_networks`)."""
-    def one(params: MLPParams, X: jax.Array) -> tuple[AttackResult, jax.Array, jax.Array]:
-        nx = jnp.linalg.norm(X, axis=-1)
-        f, g = value_and_input_grad_kernel(params, X)
-        gn = jnp.linalg.norm(g, axis=-1)
-        lin = jnp.where(gn > 0, jnp.abs(f) / jnp.where(gn > 0, gn, 1.0), jnp.inf) / nx
-        return gradient_flow_kernel(params, X, max_factor * jnp.max(nx)), lin, nx
-    return one
-
-
-_FLOW_KERNELS: dict[float, Callable] = {}
+def _flow_one(params: MLPParams, X: jax.Array, max_factor: jax.Array
+              ) -> tuple[AttackResult, jax.Array, jax.Array]:
+    """For one network: the flow with the budget max_factor·max‖x‖, the linearised distance
+    |f|/(‖∇f‖‖x‖) and ‖x‖ (run on a stack of networks by :func:`~mini_adv.parallel.map_networks`;
+    ``max_factor`` is traced, so new budgets do not recompile)."""
+    nx = jnp.linalg.norm(X, axis=-1)
+    f, g = value_and_input_grad_kernel(params, X)
+    lin = linearized_distance_from(f, g) / nx
+    return gradient_flow_kernel(params, X, max_factor * jnp.max(nx)), lin, nx
 
 
 def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_inputs: int,
@@ -159,21 +177,29 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
     :func:`~mini_adv.attacks.gradient_flow_kernel`, with a path budget of ``max_factor``·‖x‖,
     through :func:`~mini_adv.parallel.map_networks` (one vmapped call for small networks,
     else one call per network, by size with the default threshold, which suits the flow;
-    sharded over all local devices). Every flip is then re-checked in float64.
+    sharded over all local devices). Every flip is then re-checked in float64. The
+    distances are relative: ‖δ‖/‖x‖, and the linearised prediction |f(x)|/(‖∇f(x)‖‖x‖).
+
+    Args:
+        key: PRNG key. widths: ``[d, h₁, ...]``.
+        n_networks, n_inputs: N networks, n inputs per network.
+        activation: activation name. max_factor: the path budget in units of ‖x‖ (> 0).
+
+    Returns:
+        A :class:`FlowMeasurement` with ``(N, n)`` arrays.
 
     Raises:
-        ValueError: for invalid widths, counts or budget.
+        ValueError: for invalid widths, counts, budget or key.
     """
-    _check_size("n_networks", n_networks)
-    _check_size("n_inputs", n_inputs)
-    if not (isinstance(max_factor, (int, float)) and 0 < max_factor < math.inf):
-        raise ValueError(f"max_factor must be a positive finite number, got {max_factor!r}")
+    check_key(key)
+    n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
+    max_factor = check_number("max_factor", max_factor, low=0.0)
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, activation=activation, n=n_networks)
     d = params.widths[0]
     X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
-    kernel = _FLOW_KERNELS.setdefault(float(max_factor), _flow_kernel(float(max_factor)))
-    res, lin, nx = map_networks(kernel, params, X)
+    res, lin, nx = map_networks(_flow_one, params, X,
+                                jnp.full((n_networks,), max_factor, dtype=X.dtype))
     verified = verify_float64(params, X, res.x_adv)
     nx = np.asarray(nx)
     flipped = np.asarray(res.flipped)
@@ -185,18 +211,32 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
         status=np.asarray(res.status), steps=np.asarray(res.steps))
 
 
-def sweep_dimension(key: jax.Array, dims: Sequence[int], *, n_networks: int | Sequence[int],
-                    n_inputs: int, widths: Callable[[int], list[int]] = shrinking_widths,
-                    **kwargs: Any) -> list[FlowMeasurement]:
+def sweep_flow(key: jax.Array, dims: Sequence[int], *, n_networks: int | Sequence[int],
+               n_inputs: int, widths: Callable[[int], list[int]] = shrinking_widths,
+               **kwargs: Any) -> list[FlowMeasurement]:
     """:func:`measure_flow` for each d in ``dims`` with ``widths(d)`` (default [d, d/4, d/16]).
 
     ``n_networks`` may be one count or one per d (fewer networks at the largest d keeps the
-    sweep's cost flat). Each d gets an independent key. Shows a progress bar.
+    sweep's cost flat). Each d gets its own key ``fold_in(key, d)``. Shows a progress bar.
+
+    Args:
+        key: PRNG key. dims: the dimensions d. n_networks: one count, or one per d.
+        n_inputs: inputs per network. widths: d ↦ the widths of the networks.
+        **kwargs: passed to :func:`measure_flow`.
+
+    Returns:
+        One :class:`FlowMeasurement` per d.
+
+    Raises:
+        ValueError: for an empty ``dims``, a count list of the wrong length (and whatever
+            :func:`measure_flow` raises).
     """
-    dims = list(dims)
+    check_key(key)
+    dims = [check_size("d", d) for d in dims]
     if not dims:
         raise ValueError("dims is empty; pass at least one dimension")
-    counts = [n_networks] * len(dims) if isinstance(n_networks, int) else list(n_networks)
+    counts = ([n_networks] * len(dims) if isinstance(n_networks, (int, np.integer))
+              else list(n_networks))
     if len(counts) != len(dims):
         raise ValueError(f"n_networks needs one count per d: {len(dims)} dims, {len(counts)} counts")
     return [measure_flow(jax.random.fold_in(key, d), widths(d), n_networks=n, n_inputs=n_inputs,
@@ -204,145 +244,146 @@ def sweep_dimension(key: jax.Array, dims: Sequence[int], *, n_networks: int | Se
             for d, n in progress(list(zip(dims, counts)), desc="flow over d")]
 
 
-def scaling_fit(sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
-    """Fit mean ‖δ‖/‖x‖ ≈ C·d^slope over a :func:`sweep_dimension` result (network-level means)."""
+@dataclasses.dataclass(frozen=True)
+class FlowScalingFit:
+    """:func:`fit_flow_scaling`: mean ‖δ‖/‖x‖ ≈ C·d^slope.
+
+    Attributes:
+        slope: the fitted exponent (the theorem: −1/2). C: the fitted constant.
+    """
+
+    slope: float
+    C: float
+
+    @property
+    def C_over_sqrt_2_over_pi(self) -> float:
+        """C/√(2/π): 1 for the linearisation's constant."""
+        return self.C / SQRT_2_OVER_PI
+
+
+def fit_flow_scaling(sweep: Sequence[FlowMeasurement]) -> FlowScalingFit:
+    """Fit mean ‖δ‖/‖x‖ ≈ C·d^slope over a :func:`sweep_flow` result.
+
+    The mean at each d is over networks (:func:`mini_adv.stats.network_mean` of the
+    per-network means over flipped inputs); the fit is :func:`mini_adv.stats.fit_power_law`.
+
+    Args:
+        sweep: measurements at two or more distinct d.
+
+    Returns:
+        A :class:`FlowScalingFit`.
+
+    Raises:
+        ValueError: for fewer than two measurements, or a d where no input flipped.
+    """
     dims = [m.d for m in sweep]
-    means = [float(np.nanmean(m.network_means())) for m in sweep]
+    means = []
+    for m in sweep:
+        if not m.flipped.any():
+            raise ValueError(f"no input flipped at d = {m.d}: no distance to fit there")
+        means.append(network_mean(np.where(m.flipped, m.rel_distance, np.nan)).mean)
     slope, C = fit_power_law(dims, means)
-    return {"slope": slope, "C": C, "C_over_sqrt_2_over_pi": C / SQRT_2_OVER_PI}
+    return FlowScalingFit(slope=slope, C=C)
 
 
-def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> dict[str, float]:
-    """Log-log plot of the mean relative flip distance against d with the fitted power law
-    and the prediction √(2/π)/√d; returns the fit."""
-    from mini_adv.figures.style import PALETTE, power_law_axes
+@dataclasses.dataclass(frozen=True)
+class MethodRow:
+    """One row of :func:`compare_methods`.
 
-    dims = np.array([m.d for m in sweep], float)
-    net_means = [m.network_means() for m in sweep]
-    mean = np.array([np.nanmean(v) for v in net_means])
-    se = np.array([np.nanstd(v, ddof=1) / math.sqrt(np.sum(np.isfinite(v))) for v in net_means])
-    lin = np.array([np.mean(m.rel_linear[np.isfinite(m.rel_linear)]) for m in sweep])
-    fit = scaling_fit(sweep)
-    ax.errorbar(dims, mean, yerr=2 * se, fmt="o", color=PALETTE["gradient"], capsize=3,
-                label=r"gradient flow: mean $\|\delta\|/\|x\|$ ($\pm 2$ s.e., networks)")
-    ax.plot(dims, lin, "s", mfc="none", color=PALETTE["random"],
-            label=r"linearisation: mean $|f|/(\|\nabla f\|\,\|x\|)$")
-    grid = np.geomspace(dims.min() / 1.3, dims.max() * 1.3, 50)
-    ax.plot(grid, SQRT_2_OVER_PI / np.sqrt(grid), "--", color=PALETTE["theory"],
-            label=r"prediction $\sqrt{2/\pi}\,/\sqrt{d}$")
-    ax.set(xlabel="input dimension $d$", ylabel=r"relative flip distance $\|\delta\|/\|x\|$")
-    power_law_axes(ax, dims, fit, fit_label=fr"fit: ${fit['C']:.2f}\,d^{{{fit['slope']:.3f}}}$",
-                   y_ticks=[0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
-    ax.legend(loc="lower left")
-    return fit
+    Attributes:
+        method: the method's name.
+        flip_rate: the fraction of inputs flipped.
+        sqrt_d_rel_median: the median of √d·‖δ‖/‖x‖ over flipped inputs (``inf`` if none).
+        over_linear_median: the median of ‖δ‖/(|f|/‖∇f‖) over flipped inputs (``inf`` if none).
+        evaluations: the mean number of gradient (or function) evaluations.
+        verified: every flip also holds in float64.
+    """
+
+    method: str
+    flip_rate: float
+    sqrt_d_rel_median: float
+    over_linear_median: float
+    evaluations: float
+    verified: bool
 
 
-def plot_breakdown(fig: Any, panels: Sequence[tuple[Sequence[FlowMeasurement], Sequence[float], str, str]]
-                   ) -> None:
-    """One panel per ``(measurements, xs, xlabel, title)``: against a size parameter, the
-    fractions of inputs flipped, of inputs stuck where f ≡ 0 (f(x₀) = 0, or the flow stopped
-    at ∇f = 0), and of networks on which no input flipped; one legend below the panels."""
-    from mini_adv.figures.style import PALETTE
+def _compare_one(params: MLPParams, X: jax.Array, U: jax.Array, c: jax.Array, budget: jax.Array,
+                 random_budget: jax.Array) -> tuple[Any, ...]:
+    """Every method of :func:`compare_methods` on one network (traced settings: one compile).
 
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-    for ax, (measurements, xs, xlabel, title) in zip(axes, panels):
-        summ = [m.summary() for m in measurements]
-        ax.plot(xs, [s["flip_rate"] for s in summ], "o-", color=PALETTE["gradient"],
-                label="inputs flipped")
-        ax.plot(xs, [s["flat_rate"] for s in summ], "s--", color=PALETTE["muted"],
-                label=r"inputs stuck where $f \equiv 0$ ($f(x_0) = 0$ or $\nabla f = 0$ on the way)")
-        ax.plot(xs, [s["networks_without_flip"] for s in summ], "^:", color=PALETTE["random"],
-                label="networks with no flip at all")
-        ax.set(xscale="log", xlabel=xlabel, ylim=(-0.03, 1.03), title=title)
-        ax.set_xticks(list(xs), [f"{v:g}" for v in xs])
-        ax.minorticks_off()
-    axes[0].set_ylabel("fraction")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.22, wspace=0.08)
-
-
-def breakdown_table(rows: Sequence[tuple[str, FlowMeasurement]]) -> str:
-    """A compact text table of :meth:`FlowMeasurement.summary` rows labelled by ``name``."""
-    head = f"{'':>8} {'flipped':>8} {'stuck':>7} {'no-flip nets':>13} {'√d·‖δ‖/‖x‖':>11} {'flow/linear':>12}"
-    lines = [head]
-    for name, m in rows:
-        s = m.summary()
-        lines.append(f"{name:>8} {s['flip_rate']:8.1%} {s['flat_rate']:7.1%} "
-                     f"{s['networks_without_flip']:13.1%} {s['sqrt_d_rel_distance']:11.2f} "
-                     f"{s['flow_over_linear_median']:12.3f}")
-    return "\n".join(lines)
+    ``c`` (C,) step factors; ``budget`` the flow and gradient-ray budget; ``random_budget``
+    the random ray's in units of max‖x‖."""
+    f, g = value_and_input_grad_kernel(params, X)
+    steps = jax.vmap(lambda ci: gradient_step_kernel(params, X, ci, adaptive=True,
+                                                     f_clean=f, grad=g))(c)
+    flow = gradient_flow_kernel(params, X, budget)
+    deepfool = deepfool_kernel(params, X)
+    along = ray_flip_kernel(params, X, flip_direction_from(f, g), budget)
+    nx = jnp.linalg.norm(X, axis=-1)
+    rnd = ray_flip_kernel(params, X, U, random_budget * jnp.max(nx))
+    return steps, flow, deepfool, along, rnd, linearized_distance_from(f, g), nx
 
 
 def compare_methods(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_inputs: int,
                     c_values: Sequence[float] = (1.1, 1.5, 2.0), random_budget: float = 2.0
-                    ) -> list[dict[str, Any]]:
+                    ) -> list[MethodRow]:
     """One gradient step, the flow, DeepFool and rays, on the same networks and inputs.
 
-    Methods (all from :mod:`mini_adv.attacks`, vmapped over ``n_networks`` networks):
+    Methods (all from :mod:`mini_adv.attacks`, on ``n_networks`` networks through
+    :func:`~mini_adv.parallel.map_networks`, compiled once per shape and number of c values):
     ``gradient_step`` with c ∈ ``c_values``; ``gradient_flow``; ``deepfool``; the first flip
     along the ray −sign(f)∇f; the first flip along a random direction within
-    ``random_budget``·‖x‖. For each: the fraction flipped (verified in float64), the median
-    of √d·‖δ‖/‖x‖ over flipped inputs, the median of ‖δ‖ divided by the linearised
-    distance |f|/‖∇f‖, and the mean number of gradient (or function) evaluations.
+    ``random_budget``·‖x‖. The flow and the gradient ray get the budget 2·max‖x‖. For each:
+    the fraction flipped (verified in float64), the median of √d·‖δ‖/‖x‖ over flipped
+    inputs, the median of ‖δ‖ divided by the linearised distance |f|/‖∇f‖, and the mean
+    number of gradient (or function) evaluations.
+
+    Args:
+        key: PRNG key. widths: ``[d, h₁, ...]``. n_networks, n_inputs: N networks × n inputs.
+        c_values: the adaptive step factors c > 0. random_budget: the random ray's budget
+            in units of ‖x‖ (> 0).
 
     Returns:
-        A list of dict rows (method, flip_rate, sqrt_d_rel_median, over_linear_median,
-        evaluations, verified).
+        A list of :class:`MethodRow`, one per method.
+
+    Raises:
+        ValueError: for invalid widths, counts, step factors, budget or key.
     """
-    _check_size("n_networks", n_networks)
-    _check_size("n_inputs", n_inputs)
+    check_key(key)
+    n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
+    c_values = [check_number("every c", c, low=0.0) for c in c_values]
+    if not c_values:
+        raise ValueError("c_values is empty; pass at least one step factor c")
+    random_budget = check_number("random_budget", random_budget, low=0.0)
     k_net, k_x, k_u = jax.random.split(key, 3)
     params = init_params(k_net, widths, n=n_networks)
     d = params.widths[0]
     X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
     U = sphere(k_u, n_networks * n_inputs, d, radius=1.0).reshape(X.shape)
-    nx = jnp.linalg.norm(X, axis=-1)
-    budget = 2.0 * float(jnp.max(nx))
-    f, g = jax.vmap(value_and_input_grad_kernel)(params, X)
-    gn = jnp.linalg.norm(g, axis=-1)
-    lin = jnp.where(gn > 0, jnp.abs(f) / jnp.where(gn > 0, gn, 1.0), jnp.inf)
-    methods: list[tuple[str, Callable]] = [
-        (f"one step, c = {c:g}", lambda p, X, c=c: gradient_step_kernel(p, X, jnp.asarray(c), adaptive=True))
-        for c in c_values]
-    methods += [
-        ("gradient flow", lambda p, X: gradient_flow_kernel(p, X, jnp.asarray(budget))),
-        ("DeepFool", lambda p, X: deepfool_kernel(p, X)),
-        ("ray along the gradient",
-         lambda p, X: ray_flip_kernel(p, X, flip_direction_from(*value_and_input_grad_kernel(p, X)),
-                                      jnp.asarray(budget))),
-    ]
-    rows = []
-    for name, fn in methods:
-        res = jax.jit(jax.vmap(fn))(params, X)
-        rows.append(_row(name, res, params, X, nx, lin, d))
-    rnd = jax.jit(jax.vmap(lambda p, X, U: ray_flip_kernel(p, X, U, random_budget * jnp.max(nx))))(params, X, U)
-    rows.append(_row(f"random ray (≤ {random_budget:g}‖x‖)", rnd, params, X, nx, lin, d))
-    return rows
+    nx = np.linalg.norm(np.asarray(X), axis=-1)
+    full = lambda v: jnp.full((n_networks,) + np.shape(v), v, dtype=X.dtype)  # noqa: E731
+    steps, flow, deepfool, along, rnd, lin, nx = map_networks(
+        _compare_one, params, X, U, full(np.asarray(c_values)), full(2.0 * float(nx.max())),
+        full(random_budget))
+    results = [(f"one step, c = {c:g}", jax.tree.map(lambda a, i=i: a[:, i], steps))
+               for i, c in enumerate(c_values)]
+    results += [("gradient flow", flow), ("DeepFool", deepfool), ("ray along the gradient", along),
+                (f"random ray (≤ {random_budget:g}‖x‖)", rnd)]
+    return [_row(name, res, params, X, nx, lin, d) for name, res in results]
 
 
 def _row(name: str, res: AttackResult, params: MLPParams, X: jax.Array, nx: jax.Array,
-         lin: jax.Array, d: int) -> dict[str, Any]:
+         lin: jax.Array, d: int) -> MethodRow:
     flipped = np.asarray(res.flipped)
     ok64 = np.asarray(verify_float64(params, X, res.x_adv))
-    rel = np.asarray(res.delta_norm / nx)[flipped]
-    over = np.asarray(res.delta_norm / lin)[flipped]
-    return {"method": name, "flip_rate": float(flipped.mean()),
-            "sqrt_d_rel_median": math.sqrt(d) * float(np.median(rel)) if rel.size else math.inf,
-            "over_linear_median": float(np.median(over)) if over.size else math.inf,
-            "evaluations": float(np.mean(np.asarray(res.steps))),
-            "verified": bool(np.all(ok64[flipped]))}
-
-
-def methods_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows of :func:`compare_methods` as a plain-text table."""
-    head = f"{'method':26s} {'flipped':>8s} {'√d·‖δ‖/‖x‖':>11s} {'‖δ‖/linear':>11s} {'evals':>7s}  verified"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['method']:26s} {r['flip_rate']:8.1%} {r['sqrt_d_rel_median']:11.3f} "
-                     f"{r['over_linear_median']:11.3f} {r['evaluations']:7.1f}  "
-                     f"{'yes' if r['verified'] else 'NO'}")
-    return "\n".join(lines)
+    dn, nx, lin = np.asarray(res.delta_norm), np.asarray(nx), np.asarray(lin)
+    rel = (dn / nx)[flipped]
+    over = (dn / lin)[flipped]
+    return MethodRow(method=name, flip_rate=float(flipped.mean()),
+                     sqrt_d_rel_median=math.sqrt(d) * float(np.median(rel)) if rel.size else math.inf,
+                     over_linear_median=float(np.median(over)) if over.size else math.inf,
+                     evaluations=float(np.mean(np.asarray(res.steps))),
+                     verified=bool(np.all(ok64[flipped])))
 
 
 @struct.dataclass
@@ -372,17 +413,36 @@ def gradient_along_flow(key: jax.Array, widths: Sequence[int], *, n_networks: in
     This checks the two analytic steps of Daniely & Shacham's proof: ‖∇f‖ stays
     bounded below on the path (g_min_ratio of order 1), and the hitting time obeys the flow
     lemma T ≤ |f(x₀)|/g_min (up to the last Euler step, which overshoots by at most its
-    length). Vmapped over inputs and networks.
+    length). Vmapped over inputs, and over networks through
+    :func:`~mini_adv.parallel.map_networks`.
+
+    Args:
+        key: PRNG key. widths: ``[d, h₁, ...]``. n_networks, n_inputs: N networks × n inputs.
+        n_steps: the recorded Euler steps per path.
+
+    Returns:
+        A :class:`FlowGradients` with ``(N, n)`` arrays.
+
+    Raises:
+        ValueError: for invalid widths, counts or key.
     """
-    _check_size("n_networks", n_networks)
-    _check_size("n_inputs", n_inputs)
-    _check_size("n_steps", n_steps)
+    check_key(key)
+    n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
+    n_steps = check_size("n_steps", n_steps)
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, n=n_networks)
     d = params.widths[0]
     X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    out = map_networks(_along_flow_kernel(n_steps), params, X)
+    return FlowGradients(*(np.asarray(a) for a in out))
 
-    def one(p: MLPParams, x: jax.Array):
+
+@functools.lru_cache(maxsize=16)
+def _along_flow_kernel(n_steps: int) -> Callable[[MLPParams, jax.Array], tuple[jax.Array, ...]]:
+    """The kernel of :func:`gradient_along_flow` for one network and ``n_steps`` (a static size:
+    one function object per value, so that map_networks compiles it once per shape; the 16
+    most recent values are kept)."""
+    def one(p: MLPParams, x: jax.Array) -> tuple[jax.Array, ...]:
         pts, k = gradient_flow_path_kernel(p, x, n_steps)
         f, g = value_and_input_grad_kernel(p, pts)
         gn = jnp.linalg.norm(g, axis=-1)
@@ -392,40 +452,88 @@ def gradient_along_flow(key: jax.Array, widths: Sequence[int], *, n_networks: in
         g_min = jnp.min(jnp.where(upto, gn, jnp.inf))
         return k >= 0, time, jnp.abs(f[0]) / gn[0], g_min / gn[0], jnp.abs(f[0]) / g_min
 
-    out = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0))))(params, X)
-    return FlowGradients(*(np.asarray(a) for a in out))
+    return jax.vmap(one, in_axes=(None, 0))
 
 
-def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
-                    resolution: int = 161, with_crossing_plane: bool = False,
-                    title: str | None = None) -> dict[str, float]:
-    """The flow's path from x drawn in the plane spanned by x and ∇f(x).
 
-    Coordinates (a, b) are the components along e₁ = x/‖x‖ and e₂ (the part of ∇f(x)
-    orthogonal to x), shifted so that x sits at (0, 0) and scaled by ‖x‖/√d (so 1 unit is
-    the predicted order of the flip distance). The background is sign f on that plane;
-    the path is the projection of the Euler path of
-    :func:`~mini_adv.attacks.gradient_flow`, which leaves the plane by the amount reported.
-    With ``with_crossing_plane`` a second panel shows the plane spanned by x and the
-    displacement x(T) − x to the first point past the boundary, which contains that
-    point, so there the path ends on the drawn boundary.
+
+@dataclasses.dataclass(frozen=True)
+class PlanePanel:
+    """One plane of :func:`flow_plane`: coordinates in units of ‖x‖/√d, x at (0, 0).
+
+    Attributes:
+        axis_label: the name of the plane's second direction (a LaTeX fragment).
+        title: the plane's title.
+        a, b: ``(K + 1,)`` the path's coordinates along e₁ = x/‖x‖ and along e₂.
+        A, B, F: ``(resolution, resolution)`` the grid's coordinates and f on it.
+    """
+
+    axis_label: str
+    title: str
+    a: np.ndarray
+    b: np.ndarray
+    A: np.ndarray
+    B: np.ndarray
+    F: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowPlane:
+    """:func:`flow_plane`: the flow's path from x and the planes it is drawn in.
+
+    Attributes:
+        d: the input dimension. n_steps: the recorded Euler steps.
+        distance: ‖x(T) − x‖ (or ‖x(end) − x‖ without a crossing), in units of ‖x‖/√d.
+        path: the path length, in units of ‖x‖/√d.
+        off_plane: the largest distance of the path from the (x, ∇f) plane, same units.
+        crossed: the path crossed {f = 0} within ``n_steps`` steps.
+        stop: ``"crossed"``, ``"zero gradient"`` (the flow reached ∇f = 0 and cannot move on)
+            or ``"steps"`` (it ran out of steps).
+        panels: the (x, ∇f(x)) plane, then, with ``with_crossing_plane`` and a crossing, the
+            (x, x(T) − x) plane.
+    """
+
+    d: int
+    n_steps: int
+    distance: float
+    path: float
+    off_plane: float
+    crossed: bool
+    stop: str
+    panels: tuple[PlanePanel, ...]
+
+
+def flow_plane(net: Network, x: jax.Array, *, n_steps: int = 400, resolution: int = 161,
+               with_crossing_plane: bool = False) -> FlowPlane:
+    """The flow's path from x, projected on the plane spanned by x and ∇f(x), and f there.
+
+    Coordinates (a, b) are the components along e₁ = x/‖x‖ and e₂ (the unit part of ∇f(x)
+    orthogonal to x, oriented so that the path starts upwards), shifted so that x sits at
+    (0, 0) and scaled by ‖x‖/√d (so 1 unit is the predicted order of the flip distance). The
+    path is the Euler path of :func:`~mini_adv.attacks.gradient_flow_path`, which leaves the
+    plane by ``off_plane``. With ``with_crossing_plane`` (and a crossing) a second plane is
+    spanned by x and the displacement x(T) − x to the first point past the boundary: it
+    contains that point, so there the path ends on the boundary. Each plane's grid covers
+    1.5 times the path's extent (at least 0.5 units) around x (:func:`mini_adv.rays.plane_slice`).
+
+    Args:
+        net: a network. x: ``(d,)`` one input.
+        n_steps: recorded Euler steps. resolution: grid points per axis.
+        with_crossing_plane: add the plane of x and x(T) − x.
 
     Returns:
-        ``{"distance", "path", "off_plane", "crossed"}``: ‖x(T) − x‖, the path length and the
-        largest distance of the path from the (x, ∇f) plane, all in units of ‖x‖/√d, and
-        1.0 if the path crossed the boundary within ``n_steps`` Euler steps, else 0.0 (then
-        the figure marks no crossing, draws only the first panel, and its title says why).
+        A :class:`FlowPlane`.
+
+    Raises:
+        ValueError: for a shape mismatch, non-finite or zero input, or bad sizes.
     """
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    from mini_adv.figures.style import PALETTE
-    from mini_adv.rays import plane_slice
-
     params = as_params(net)
     x = check_batch(params, jnp.asarray(x)[None], "x")[0]
+    n_steps, resolution = check_size("n_steps", n_steps), check_size("resolution", resolution)
     d = x.shape[0]
     nx = float(jnp.linalg.norm(x))
+    if nx == 0.0:
+        raise ValueError("x is the zero vector: the plane of x and ∇f(x) is not defined")
     unit = nx / math.sqrt(d)
     f0, g0 = value_and_input_grad_kernel(params, x[None])
     pts, k = gradient_flow_path(params, x, n_steps=n_steps)
@@ -444,39 +552,20 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
     e2g = planes[0][0]
     off = np.linalg.norm(path - np.outer(path @ e1, e1) - np.outer(path @ e2g, e2g), axis=1)
     lengths = np.linalg.norm(np.diff(path, axis=0), axis=1)
-    out = {"distance": float(np.linalg.norm(path[-1])) / unit, "path": float(lengths.sum()) / unit,
-           "off_plane": float(off.max()) / unit, "crossed": float(k >= 0)}
-    axes = fig.subplots(1, len(planes), squeeze=False)[0]
-    for ax, (e2, name, plane) in zip(axes, planes):
+    panels = []
+    for e2, name, title in planes:
         a, b = path @ e1 / unit, path @ e2 / unit
         reach = max(1.5 * float(np.max(np.abs(np.r_[a, b]))), 0.5)
         r = reach * unit / nx
         A, B, F = plane_slice(params, x, jnp.asarray(e2), extent=(1 - r, 1 + r, -r, r),
                               resolution=resolution)  # the same e₁, e₂ as here
-        A, B = (A - 1.0) * nx / unit, B * nx / unit
-        ax.contourf(A, B, np.sign(F), levels=[-1.5, 0, 1.5],
-                    colors=[PALETTE["negative"], PALETTE["positive"]])
-        ax.contour(A, B, F, levels=[0.0], colors="black", linewidths=1.2)
-        ax.plot(a, b, "-", color=PALETTE["gradient"], lw=2)
-        ax.plot([0.0], [0.0], "o", color="black", ms=6, zorder=5)
-        if k >= 0:
-            ax.plot([a[-1]], [b[-1]], "*", color=PALETTE["gradient"], ms=12, zorder=5)
-        ax.set(xlabel=r"along $x$ (units of $\|x\|/\sqrt{d}$)",
-               ylabel=f"along {name} (units of " + r"$\|x\|/\sqrt{d}$)", aspect="equal")
-        ax.set_title(plane, fontsize=10)
-        ax.grid(False)
-    handles = [Patch(color=PALETTE["positive"], label="$f > 0$"),
-               Patch(color=PALETTE["negative"], label="$f < 0$"),
-               Line2D([], [], color="black", lw=1.2, label="$f = 0$ in this plane"),
-               Line2D([], [], color=PALETTE["gradient"], lw=2, label="flow path (projected)")]
-    axes[0].legend(handles=handles, loc="upper left", fontsize=9)
+        panels.append(PlanePanel(axis_label=name, title=title, a=a, b=b,
+                                 A=(A - 1.0) * nx / unit, B=B * nx / unit, F=F))
     if k >= 0:
-        what = "‖x(T) − x‖"
-    else:  # say why: a region where ∇f = 0 (the flow cannot move on) or too few steps
+        stop = "crossed"
+    else:  # why: a region where ∇f = 0 (the flow cannot move on) or too few steps
         g_end = value_and_input_grad_kernel(params, pts[-1][None])[1]
-        why = "the flow reached ∇f = 0" if float(jnp.linalg.norm(g_end)) == 0 else f"{n_steps} steps"
-        what = f"no crossing ({why}); ‖x(end) − x‖"
-    fig.suptitle(title or (f"d = {d}: {what} = {out['distance']:.2f}, path {out['path']:.2f}, "
-                           f"off the (x, ∇f) plane ≤ {out['off_plane']:.2f}  (units ‖x‖/√d)"),
-                 fontsize=10)
-    return out
+        stop = "zero gradient" if float(jnp.linalg.norm(g_end)) == 0 else "steps"
+    return FlowPlane(d=d, n_steps=n_steps, distance=float(np.linalg.norm(path[-1])) / unit,
+                     path=float(lengths.sum()) / unit, off_plane=float(off.max()) / unit,
+                     crossed=k >= 0, stop=stop, panels=tuple(panels))

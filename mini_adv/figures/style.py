@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -35,12 +35,13 @@ PALETTE: dict[str, str] = {
 CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
-def power_law_axes(ax: Any, xs: Sequence[float], fit: dict[str, float] | None = None, *,
+def power_law_axes(ax: Any, xs: Sequence[float], fit: Any = None, *,
                    fit_label: str = "", y_ticks: Sequence[float] = ()) -> None:
     """Log-log axes labelled at the measured x values, optionally with a fitted power law.
 
-    Draws y = C·x^slope (``fit`` with keys ``"C"`` and ``"slope"``, as the chapters' scaling
-    fits return) as a thin line over the measured range padded by 1.3× on each side, sets
+    Draws y = C·x^slope (``fit``: a record with attributes ``C`` and ``slope``, as the
+    chapters' scaling fits return, or a mapping with those keys) as a thin line over the
+    measured range padded by 1.3× on each side, sets
     both axes to log scale, puts x ticks at ``xs`` only, hides minor tick labels and labels
     the y axis at those of ``y_ticks`` that fall inside the current limits.
     """
@@ -50,8 +51,9 @@ def power_law_axes(ax: Any, xs: Sequence[float], fit: dict[str, float] | None = 
     xs = np.asarray(xs, float)
     if fit is not None:
         grid = np.geomspace(xs.min() / 1.3, xs.max() * 1.3, 50)
-        ax.plot(grid, fit["C"] * grid ** fit["slope"], "-", color=PALETTE["gradient"], lw=1,
-                label=fit_label)
+        C, slope = ((fit["C"], fit["slope"]) if isinstance(fit, Mapping)
+                    else (fit.C, fit.slope))
+        ax.plot(grid, C * grid ** slope, "-", color=PALETTE["gradient"], lw=1, label=fit_label)
     ax.set(xscale="log", yscale="log")
     ax.set_xticks(xs, [f"{v:g}" for v in xs])
     ax.xaxis.set_minor_formatter(NullFormatter())

@@ -1,0 +1,139 @@
+"""Chapter 3's figures and tables: the scaling law, the breakdowns, the flow's plane.
+
+* :func:`plot_scaling` — mean relative flip distance against d, with the fit.
+* :func:`plot_breakdown`, :func:`breakdown_table` — where the flow fails (bottlenecks, depth).
+* :func:`methods_table` — the rows of :func:`mini_adv.scaling.compare_methods`.
+* :func:`draw_flow_plane` — the flow's path in the plane of x and ∇f(x).
+
+They take the results of :mod:`mini_adv.scaling` and draw on a figure or axes the caller creates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from mini_adv.figures.style import PALETTE, power_law_axes
+from mini_adv.nets import Network
+from mini_adv.scaling import (SQRT_2_OVER_PI, FlowMeasurement, FlowPlane, FlowScalingFit,
+                              MethodRow, fit_flow_scaling, flow_plane)
+from mini_adv.stats import network_mean
+
+
+def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> FlowScalingFit:
+    """Log-log plot of the mean relative flip distance against d with the fitted power law
+    (:func:`~mini_adv.scaling.fit_flow_scaling`) and the prediction √(2/π)/√d; returns the fit."""
+    dims = np.array([m.d for m in sweep], float)
+    means = [network_mean(np.where(m.flipped, m.rel_distance, np.nan)) for m in sweep]
+    mean = np.array([v.mean for v in means])
+    se = np.array([v.se for v in means])
+    lin = np.array([np.mean(m.rel_linear[np.isfinite(m.rel_linear)]) for m in sweep])
+    fit = fit_flow_scaling(sweep)
+    ax.errorbar(dims, mean, yerr=2 * se, fmt="o", color=PALETTE["gradient"], capsize=3,
+                label=r"gradient flow: mean $\|\delta\|/\|x\|$ ($\pm 2$ s.e., networks)")
+    ax.plot(dims, lin, "s", mfc="none", color=PALETTE["random"],
+            label=r"linearisation: mean $|f|/(\|\nabla f\|\,\|x\|)$")
+    grid = np.geomspace(dims.min() / 1.3, dims.max() * 1.3, 50)
+    ax.plot(grid, SQRT_2_OVER_PI / np.sqrt(grid), "--", color=PALETTE["theory"],
+            label=r"prediction $\sqrt{2/\pi}\,/\sqrt{d}$")
+    ax.set(xlabel="input dimension $d$", ylabel=r"relative flip distance $\|\delta\|/\|x\|$")
+    power_law_axes(ax, dims, fit, fit_label=fr"fit: ${fit.C:.2f}\,d^{{{fit.slope:.3f}}}$",
+                   y_ticks=[0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
+    ax.legend(loc="lower left")
+    return fit
+
+
+def plot_breakdown(fig: Any, panels: Sequence[tuple[Sequence[FlowMeasurement], Sequence[float], str, str]]
+                   ) -> None:
+    """One panel per ``(measurements, xs, xlabel, title)``: against a size parameter, the
+    fractions of inputs flipped, of inputs stuck where f ≡ 0 (f(x₀) = 0, or the flow stopped
+    at ∇f = 0), and of networks on which no input flipped; one legend below the panels."""
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (measurements, xs, xlabel, title) in zip(axes, panels):
+        summ = [m.summary() for m in measurements]
+        ax.plot(xs, [s["flip_rate"] for s in summ], "o-", color=PALETTE["gradient"],
+                label="inputs flipped")
+        ax.plot(xs, [s["flat_rate"] for s in summ], "s--", color=PALETTE["muted"],
+                label=r"inputs stuck where $f \equiv 0$ ($f(x_0) = 0$ or $\nabla f = 0$ on the way)")
+        ax.plot(xs, [s["networks_without_flip"] for s in summ], "^:", color=PALETTE["random"],
+                label="networks with no flip at all")
+        ax.set(xscale="log", xlabel=xlabel, ylim=(-0.03, 1.03), title=title)
+        ax.set_xticks(list(xs), [f"{v:g}" for v in xs])
+        ax.minorticks_off()
+    axes[0].set_ylabel("fraction")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.22, wspace=0.08)
+
+
+def breakdown_table(rows: Sequence[tuple[str, FlowMeasurement]]) -> str:
+    """A compact text table of :meth:`~mini_adv.scaling.FlowMeasurement.summary` rows labelled by ``name``."""
+    head = f"{'':>8} {'flipped':>8} {'stuck':>7} {'no-flip nets':>13} {'√d·‖δ‖/‖x‖':>11} {'flow/linear':>12}"
+    lines = [head]
+    for name, m in rows:
+        s = m.summary()
+        lines.append(f"{name:>8} {s['flip_rate']:8.1%} {s['flat_rate']:7.1%} "
+                     f"{s['networks_without_flip']:13.1%} {s['sqrt_d_rel_distance']:11.2f} "
+                     f"{s['flow_over_linear_median']:12.3f}")
+    return "\n".join(lines)
+
+
+def methods_table(rows: Sequence[MethodRow]) -> str:
+    """The rows of :func:`~mini_adv.scaling.compare_methods` as a plain-text table."""
+    head = f"{'method':26s} {'flipped':>8s} {'√d·‖δ‖/‖x‖':>11s} {'‖δ‖/linear':>11s} {'evals':>7s}  verified"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r.method:26s} {r.flip_rate:8.1%} {r.sqrt_d_rel_median:11.3f} "
+                     f"{r.over_linear_median:11.3f} {r.evaluations:7.1f}  "
+                     f"{'yes' if r.verified else 'NO'}")
+    return "\n".join(lines)
+
+
+def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
+                    resolution: int = 161, with_crossing_plane: bool = False,
+                    title: str | None = None) -> FlowPlane:
+    """The flow's path from x drawn in the plane spanned by x and ∇f(x).
+
+    Computes :func:`mini_adv.scaling.flow_plane` (see there for the coordinates: x at (0, 0),
+    units of ‖x‖/√d) and draws each plane: sign f as the background, the boundary f = 0 in
+    that plane, the projected path, x, and the first point past the boundary (a star) if the
+    path crossed. With ``with_crossing_plane`` a second panel shows the plane of x and
+    x(T) − x, where the path ends on the drawn boundary. The title reports the distance, the
+    path length and how far the path leaves the plane, or why it did not cross.
+
+    Returns:
+        The :class:`~mini_adv.scaling.FlowPlane` that was drawn.
+    """
+    out = flow_plane(net, x, n_steps=n_steps, resolution=resolution,
+                     with_crossing_plane=with_crossing_plane)
+    axes = fig.subplots(1, len(out.panels), squeeze=False)[0]
+    for ax, pl in zip(axes, out.panels):
+        ax.contourf(pl.A, pl.B, np.sign(pl.F), levels=[-1.5, 0, 1.5],
+                    colors=[PALETTE["negative"], PALETTE["positive"]])
+        ax.contour(pl.A, pl.B, pl.F, levels=[0.0], colors="black", linewidths=1.2)
+        ax.plot(pl.a, pl.b, "-", color=PALETTE["gradient"], lw=2)
+        ax.plot([0.0], [0.0], "o", color="black", ms=6, zorder=5)
+        if out.crossed:
+            ax.plot([pl.a[-1]], [pl.b[-1]], "*", color=PALETTE["gradient"], ms=12, zorder=5)
+        ax.set(xlabel=r"along $x$ (units of $\|x\|/\sqrt{d}$)",
+               ylabel=f"along {pl.axis_label} (units of " + r"$\|x\|/\sqrt{d}$)", aspect="equal")
+        ax.set_title(pl.title, fontsize=10)
+        ax.grid(False)
+    handles = [Patch(color=PALETTE["positive"], label="$f > 0$"),
+               Patch(color=PALETTE["negative"], label="$f < 0$"),
+               Line2D([], [], color="black", lw=1.2, label="$f = 0$ in this plane"),
+               Line2D([], [], color=PALETTE["gradient"], lw=2, label="flow path (projected)")]
+    axes[0].legend(handles=handles, loc="upper left", fontsize=9)
+    if out.crossed:
+        what = "‖x(T) − x‖"
+    else:
+        why = "the flow reached ∇f = 0" if out.stop == "zero gradient" else f"{out.n_steps} steps"
+        what = f"no crossing ({why}); ‖x(end) − x‖"
+    fig.suptitle(title or (f"d = {out.d}: {what} = {out.distance:.2f}, path {out.path:.2f}, "
+                           f"off the (x, ∇f) plane ≤ {out.off_plane:.2f}  (units ‖x‖/√d)"),
+                 fontsize=10)
+    return out
