@@ -47,7 +47,7 @@ from flax import struct
 from mini_adv import quadrature
 from mini_adv.activations import Activation, get_activation
 from mini_adv.attacks import Status, gradient_step_kernel
-from mini_adv.data import sphere
+from mini_adv.data import sphere_batches
 from mini_adv.gradients import value_and_input_grad_kernel
 from mini_adv.nets import READOUTS, WEIGHT_SCALES, MLPParams, init_params
 from mini_adv.runtime import float64
@@ -574,7 +574,7 @@ def _draw_kernel(key: jax.Array, widths: tuple[int, ...], n_networks: int, n_inp
                  weight_scale: Any, readout: str) -> tuple[MLPParams, jax.Array]:
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, weight_scale=weight_scale, readout=readout, n=n_networks)
-    X = sphere(k_x, n_networks * n_inputs, widths[0]).reshape(n_networks, n_inputs, widths[0])
+    X = sphere_batches(k_x, n_networks, n_inputs, widths[0])
     return params, X
 
 
@@ -633,8 +633,27 @@ def _check_weight_scale(params: MLPParams, weight_scale: Any) -> None:
                 f"the networks were drawn with (e.g. 'he' for c² = 2, 'lecun' for c² = 1)")
 
 
+def _resolve_label(params: MLPParams, weight_scale: Any) -> str | float:
+    """The weight scale that labels ``params``' samples: the given one, checked (CODE-33)."""
+    recorded = params.weight_scale
+    if weight_scale is None:
+        if recorded is None:
+            raise ValueError("these networks do not record the weight scale they were drawn with "
+                             "(built by hand?): pass weight_scale='he', 'lecun' or a number c > 0")
+        return float(recorded)
+    c = _scale(weight_scale)
+    if recorded is not None:
+        if not math.isclose(c, float(recorded), rel_tol=1e-6):
+            raise ValueError(f"weight_scale={weight_scale!r} (c = {c:.4g}) does not match the "
+                             f"networks, which were drawn with c = {float(recorded):.4g}; leave "
+                             f"weight_scale out to use the recorded scale")
+    else:
+        _check_weight_scale(params, weight_scale)
+    return weight_scale
+
+
 def one_step_samples(params: MLPParams, X: Any, s: Any, *,
-                     weight_scale: str | float = "lecun") -> OneStepSamples:
+                     weight_scale: str | float | None = None) -> OneStepSamples:
     """The fixed step x' = x − s·sign(f(x))·∇f(x) on given stacked networks.
 
     One jitted call (:func:`one_step_kernel`) vmapped over the N networks; for each network
@@ -647,7 +666,10 @@ def one_step_samples(params: MLPParams, X: Any, s: Any, *,
             its activation must be a name.
         X: ``(N, n, d)`` inputs, ``X[k]`` for network k (cast to the weights' dtype).
         s: step size(s) > 0.
-        weight_scale: the scale the networks were drawn with; it sets the predicted law, and
+        weight_scale: the scale the networks were drawn with; it sets the predicted law.
+            Default: the scale the parameters record (``params.weight_scale``, set by
+            ``init_params``). A label given for networks that record their scale must agree
+            with it; for networks that record none (built by hand) the label is required and
             is checked against the measured variance of the weights (entries N(0, c²/fan_in)).
 
     Returns:
@@ -655,15 +677,15 @@ def one_step_samples(params: MLPParams, X: Any, s: Any, *,
 
     Raises:
         ValueError: for an unstacked ``params``, a callable activation, a shape mismatch,
-            non-floating or non-finite inputs, s ≤ 0, or a ``weight_scale`` that the
-            weights' variance contradicts.
+            non-floating or non-finite inputs, s ≤ 0, a ``weight_scale`` that the recorded
+            scale or the weights' variance contradicts, or none for networks that record none.
     """
     s_arr = _steps(s).reshape(-1)
     params = check_params(params, stacked=True, name="params")
     if not isinstance(params.activation, str):
         raise ValueError("params.activation must be a name (it labels the samples and the prediction)")
     X = check_stacked_batch(params, X)
-    _check_weight_scale(params, weight_scale)
+    weight_scale = _resolve_label(params, weight_scale)
     out = one_step_kernel(params, X, jnp.asarray(s_arr, X.dtype))
     return OneStepSamples(widths=tuple(int(w) for w in params.widths), activation=params.activation,
                           weight_scale=weight_scale, s=s_arr, f=np.asarray(out.f),
@@ -740,7 +762,7 @@ def residual_scaling(runs: Sequence[OneStepSamples], s: float = 1.0) -> Residual
         ValueError: for fewer than two runs or distinct d, or a zero residual s.d. (a
             power law needs positive values).
     """
-    from mini_adv.rmt import fit_power_law
+    from mini_adv.stats import fit_power_law
 
     s = float(check_number("s", s, low=0.0))
     runs = list(runs)

@@ -21,7 +21,6 @@ import numpy as np
 
 from mini_adv.validation import check_float_array, check_key, check_number, check_size
 
-_check_size = check_size  # kept until the other modules switch to validation.check_size
 
 
 def _radius(d: int, radius: Any) -> float:

@@ -118,7 +118,6 @@ def resolve_weight_scale(weight_scale: str | float) -> float:
                          f"got {weight_scale!r}") from None
 
 
-_resolve_scale = resolve_weight_scale  # kept until rmt and conditioning switch to the public name
 
 
 def _draw(key: jax.Array, widths: tuple[int, ...], scale: float, bias: bool,

@@ -32,7 +32,7 @@ import numpy as np
 from flax import struct
 
 from mini_adv.attacks import ray_flip_kernel
-from mini_adv.data import sphere
+from mini_adv.data import sphere, sphere_batches
 from mini_adv.gradients import (flip_direction_from, linearized_distance_from,
                                 value_and_input_grad_kernel)
 from mini_adv.nets import MLPParams, Network, apply, as_params, init_params
@@ -194,7 +194,7 @@ def compare_rays(key: jax.Array, d: int, *, hidden: Sequence[float] = (1.0, 1.0)
     widths = [d] + [max(1, math.ceil(m * d)) for m in hidden]
     k_net, k_x, k_u = jax.random.split(key, 3)
     params = init_params(k_net, widths, activation=activation, n=n_networks)
-    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    X = sphere_batches(k_x, n_networks, n_inputs, d)
     U = sphere(k_u, n_networks * n_inputs * n_rays, d, radius=1.0).reshape(
         n_networks, n_inputs, n_rays, d)
     budget = jnp.full((n_networks,), kappa * math.sqrt(d), dtype=X.dtype)

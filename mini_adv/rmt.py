@@ -44,26 +44,21 @@ import numpy as np
 from flax import struct
 
 from mini_adv.activations import Activation, get_activation
-from mini_adv.data import sphere
+from mini_adv import quadrature
+from mini_adv.data import sphere, sphere_batches
 from mini_adv.gradients import value_and_input_grad_kernel
-from mini_adv.nets import MLPParams, _resolve_scale, apply, init_params
+from mini_adv.nets import MLPParams, apply, forward, init_params, resolve_weight_scale
 from mini_adv.parallel import map_networks
 from mini_adv.stats import fit_power_law, network_mean
 from mini_adv.validation import (check_finite, check_fraction, check_key, check_number,
                                  check_params, check_size, check_stacked_batch)
 
-__all__ = [  # fit_power_law is re-exported for the modules that import it from here (moved to stats)
+__all__ = [
     "cosines_and_norms", "mp_edges", "mp_density", "mp_singular_density", "singular_value_edges",
     "gaussian_singular_values", "singular_values_by_rows", "union_bound_epsilon", "layer_norms",
     "sample_layer_norms", "length_map", "relu_norm_variance", "GradientStats", "gradient_stats",
     "sample_gradient_stats", "CosineScaling", "cosine_scaling", "BallGradients",
-    "gradient_on_ball", "fit_power_law"]
-
-def _check_positive(name: str, value: Any) -> float:
-    """Deprecated: kept only because ``margin.py`` imports it; use
-    :func:`mini_adv.validation.check_number` ``(name, value, low=0.0)``."""
-    return check_number(name, value, low=0.0)
-
+    "gradient_on_ball"]
 
 def _stacked(params: Any, X: Any) -> tuple[MLPParams, jax.Array]:
     """``(params, X)`` checked: a stack of N networks and ``(N, B, d)`` inputs in its dtype."""
@@ -289,13 +284,8 @@ def union_bound_epsilon(k: int, n: int, delta: float = 0.05) -> float:
 def _layer_norms_one(params: MLPParams, X: jax.Array) -> jax.Array:
     sigma = get_activation(params.activation)
     q0 = jnp.sum(X * X, axis=-1) / X.shape[-1]
-    qs, h = [jnp.ones_like(q0)], X
-    for i, k in enumerate(params.kernels):
-        h = h @ k
-        if params.biases is not None:
-            h = h + params.biases[i]
-        h = sigma(h)
-        qs.append(jnp.sum(h * h, axis=-1) / h.shape[-1] / q0)
+    _, zs = forward(params, X)
+    qs = [jnp.ones_like(q0)] + [jnp.sum(sigma(z) ** 2, axis=-1) / z.shape[-1] / q0 for z in zs]
     return jnp.sqrt(jnp.stack(qs, axis=-1))
 
 
@@ -345,24 +335,13 @@ def sample_layer_norms(key: jax.Array, widths: Sequence[int], *, n_networks: int
     k_net, k_x = jax.random.split(check_key(key))
     params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
     d = params.widths[0]
-    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    X = sphere_batches(k_x, n_networks, n_inputs, d)
     return layer_norms(params, X)
-
-
-_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(101)
-_GH_WEIGHTS = _GH_WEIGHTS / math.sqrt(2 * math.pi)  # E φ(Z) ≈ Σ w_i φ(z_i), Z ~ N(0, 1)
 
 
 @partial(jax.jit, static_argnums=(0, 2))
 def _length_map(sigma: Activation, scale: jax.Array, depth: int, q0: jax.Array) -> jax.Array:
-    z, w = jnp.asarray(_GH_NODES), jnp.asarray(_GH_WEIGHTS)
-
-    def step(q, _):
-        q_next = jnp.sum(w * sigma(scale * jnp.sqrt(q) * z) ** 2)
-        return q_next, q_next
-
-    _, qs = jax.lax.scan(step, q0, None, length=depth)
-    return jnp.sqrt(jnp.concatenate([q0[None], qs]) / q0)
+    return jnp.sqrt(quadrature.length_map(sigma, scale, depth, q0) / q0)
 
 
 def length_map(activation: str | Activation, weight_scale: str | float, depth: int,
@@ -373,7 +352,8 @@ def length_map(activation: str | Activation, weight_scale: str | float, depth: i
 
     for weights N(0, s²/fan_in) (Poole et al. 2016). ReLU with s² = 2 (He) gives q_ℓ = q_0;
     ReLU with s² = 1 halves q at each layer; tanh with s² = 1 shrinks it slowly. The
-    expectation uses 101-point Gauss–Hermite quadrature; the loop is a ``lax.scan``.
+    recursion is :func:`mini_adv.quadrature.length_map` (Gauss–Hermite quadrature, the rule
+    that chapter 4's mean-field moments use too).
 
     Args:
         activation: name or callable. weight_scale: ``"he"``, ``"lecun"`` or s > 0.
@@ -386,7 +366,7 @@ def length_map(activation: str | Activation, weight_scale: str | float, depth: i
         ValueError: for an unknown activation or scale, non-positive depth or q0.
     """
     sigma = get_activation(activation)
-    s = _resolve_scale(weight_scale)
+    s = resolve_weight_scale(weight_scale)
     depth, q0 = check_size("depth", depth), check_number("q0", q0, low=0.0)
     return _length_map(sigma, jnp.asarray(s), depth, jnp.asarray(q0))
 
@@ -527,7 +507,7 @@ def sample_gradient_stats(key: jax.Array, d: int, *, hidden: Sequence[float] = (
     n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
     k_net, k_x = jax.random.split(check_key(key))
     params = init_params(k_net, widths, activation=activation, weight_scale=weight_scale, n=n_networks)
-    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    X = sphere_batches(k_x, n_networks, n_inputs, d)
     return gradient_stats(params, X)
 
 
@@ -593,16 +573,8 @@ def cosine_scaling(key: jax.Array, dims: Sequence[int], **kwargs: Any) -> Cosine
 # ---------------------------------------------------------------------------------------------
 
 
-def _preactivations(params: MLPParams, x: jax.Array) -> list[jax.Array]:
-    sigma = get_activation(params.activation)
-    zs, h = [], x
-    for i, k in enumerate(params.kernels):
-        z = h @ k
-        if params.biases is not None:
-            z = z + params.biases[i]
-        zs.append(z)
-        h = sigma(z)
-    return zs
+def _preactivations(params: MLPParams, x: jax.Array) -> tuple[jax.Array, ...]:
+    return forward(params, x)[1]
 
 
 def _ball_one(params: MLPParams, X: jax.Array, U: jax.Array, radius: jax.Array

@@ -38,7 +38,7 @@ from flax import struct
 from mini_adv.attacks import (AttackResult, Status, deepfool_kernel, gradient_flow_kernel,
                               gradient_flow_path, gradient_flow_path_kernel, gradient_step_kernel,
                               ray_flip_kernel, verify_float64)
-from mini_adv.data import sphere
+from mini_adv.data import sphere, sphere_batches
 from mini_adv.gradients import (flip_direction_from, linearized_distance_from,
                                 value_and_input_grad_kernel)
 from mini_adv.nets import MLPParams, Network, as_params, init_params
@@ -197,7 +197,7 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, activation=activation, n=n_networks)
     d = params.widths[0]
-    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    X = sphere_batches(k_x, n_networks, n_inputs, d)
     res, lin, nx = map_networks(_flow_one, params, X,
                                 jnp.full((n_networks,), max_factor, dtype=X.dtype))
     verified = verify_float64(params, X, res.x_adv)
@@ -358,7 +358,7 @@ def compare_methods(key: jax.Array, widths: Sequence[int], *, n_networks: int, n
     k_net, k_x, k_u = jax.random.split(key, 3)
     params = init_params(k_net, widths, n=n_networks)
     d = params.widths[0]
-    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    X = sphere_batches(k_x, n_networks, n_inputs, d)
     U = sphere(k_u, n_networks * n_inputs, d, radius=1.0).reshape(X.shape)
     nx = np.linalg.norm(np.asarray(X), axis=-1)
     full = lambda v: jnp.full((n_networks,) + np.shape(v), v, dtype=X.dtype)  # noqa: E731
@@ -432,7 +432,7 @@ def gradient_along_flow(key: jax.Array, widths: Sequence[int], *, n_networks: in
     k_net, k_x = jax.random.split(key)
     params = init_params(k_net, widths, n=n_networks)
     d = params.widths[0]
-    X = sphere(k_x, n_networks * n_inputs, d).reshape(n_networks, n_inputs, d)
+    X = sphere_batches(k_x, n_networks, n_inputs, d)
     out = map_networks(_along_flow_kernel(n_steps), params, X)
     return FlowGradients(*(np.asarray(a) for a in out))
 

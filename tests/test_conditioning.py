@@ -276,10 +276,19 @@ def test_weight_scale_label_is_checked_against_the_weights():
     """CODE-33: He networks labelled "lecun" would predict p(1) = 0.52 instead of 0.68."""
     he, X = conditioning.draw_networks(jax.random.key(6), [64, 64], n_networks=4, n_inputs=2,
                                        weight_scale="he")
-    with pytest.raises(ValueError, match="does not match the networks"):
-        conditioning.one_step_samples(he, X, 1.0)  # the default label is "lecun"
+    assert he.weight_scale == pytest.approx(math.sqrt(2))  # recorded by init_params
+    assert conditioning.one_step_samples(he, X, 1.0).predicted_flip_rate()[0] == pytest.approx(
+        math.erf(1 / math.sqrt(2)))                       # the default is the recorded scale
+    with pytest.raises(ValueError, match="does not match"):
+        conditioning.one_step_samples(he, X, 1.0, weight_scale="lecun")
     with pytest.raises(ValueError, match="does not match"):
         conditioning.one_step_samples(he, X, 1.0, weight_scale=0.5)
+    # networks that record no scale (built by hand): the label is required, and checked
+    bare = he.replace(weight_scale=None)
+    with pytest.raises(ValueError, match="do not record"):
+        conditioning.one_step_samples(bare, X, 1.0)
+    with pytest.raises(ValueError, match="does not match the networks"):
+        conditioning.one_step_samples(bare, X, 1.0, weight_scale="lecun")
     r = conditioning.one_step_samples(he, X, 1.0, weight_scale="he")
     assert r.predicted_flip_rate()[0] == pytest.approx(math.erf(1 / math.sqrt(2)))
     lecun, X = conditioning.draw_networks(jax.random.key(6), [64, 64], n_networks=4, n_inputs=2)
@@ -288,7 +297,8 @@ def test_weight_scale_label_is_checked_against_the_weights():
     # deeper: every layer is checked
     deep, X = conditioning.draw_networks(jax.random.key(7), [64, 64, 64], n_networks=4,
                                          weight_scale="he")
-    deep = deep.replace(kernels=(deep.kernels[0], deep.kernels[1] / math.sqrt(2)))
+    deep = deep.replace(kernels=(deep.kernels[0], deep.kernels[1] / math.sqrt(2)),
+                        weight_scale=None)
     with pytest.raises(ValueError, match="layer-2"):
         conditioning.one_step_samples(deep, X, 1.0, weight_scale="he")
 

@@ -253,7 +253,7 @@ def fit_flip_scaling(sweep: Sequence[SweepPoint], which: str = "universal") -> F
             was fitted (train longer), or an infinite median (most points did not flip
             within the budget).
     """
-    from mini_adv.rmt import fit_power_law
+    from mini_adv.stats import fit_power_law
 
     if which not in ("universal", "gradient"):
         raise ValueError(f"which must be 'universal' or 'gradient'; got {which!r}")
