@@ -6,6 +6,8 @@ Agg figure (:func:`agg_figure`), closed after the test whatever happens.
 """
 
 import math
+import pathlib
+import pkgutil
 import subprocess
 import sys
 
@@ -17,17 +19,30 @@ import pytest
 
 matplotlib.use("Agg")
 
+import mini_adv  # noqa: E402
 from mini_adv import attacks, data, gradients, nets, rays, rmt, scaling  # noqa: E402
 from mini_adv.figures import ch1, ch2, ch3, style  # noqa: E402
 
-SCIENCE_MODULES = ["mini_adv", "mini_adv.rays", "mini_adv.rmt", "mini_adv.scaling",
-                   "mini_adv.stats", "mini_adv.nets", "mini_adv.data", "mini_adv.gradients",
-                   "mini_adv.attacks", "mini_adv.validation", "mini_adv.parallel",
-                   "mini_adv.runtime"]
+PACKAGE = pathlib.Path(mini_adv.__file__).parent
+SCIENCE_MODULES = sorted(  # every module and subpackage of mini_adv but mini_adv.figures
+    m.name for m in pkgutil.walk_packages(mini_adv.__path__, "mini_adv.")
+    if not m.name.startswith("mini_adv.figures"))
+
+
+def test_every_module_is_reachable_from_the_lazy_package():
+    """``mini_adv.<name>`` works for every top-level module (PEP 562 list in __init__)."""
+    top = sorted({p.relative_to(PACKAGE).parts[0].removesuffix(".py")
+                  for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+                 - {"__init__"})
+    assert top == sorted(mini_adv._SUBMODULES)
+    for name in top:
+        assert getattr(mini_adv, name).__name__ == f"mini_adv.{name}"
 
 
 def test_science_modules_do_not_import_matplotlib():
-    code = (f"import {', '.join(SCIENCE_MODULES)}; import sys; "
+    assert {"mini_adv.attacks", "mini_adv.margin", "mini_adv.checks", "mini_adv.rmt"} <= set(
+        SCIENCE_MODULES)
+    code = (f"import mini_adv, {', '.join(SCIENCE_MODULES)}; import sys; "
             f"assert 'matplotlib' not in sys.modules, sorted(m for m in sys.modules "
             f"if m.startswith('matplotlib'))[:5]")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
