@@ -62,6 +62,12 @@ def flow_step(x: jax.Array, f: jax.Array, G: jax.Array, s0: jax.Array, h_min: ja
     return FlowStep(x + coef[:, None] * G, h, coef)
 
 
+def step_floor(min_step: float | jax.Array, f0: jax.Array, grad_norm0: jax.Array) -> jax.Array:
+    """The floor h_min = μ·|f(x₀)|/‖∇f(x₀)‖ of the flow's steps (μ = ``min_step``; the
+    floor is μ·|f(x₀)| where ∇f(x₀) = 0, where the flow does not move anyway), ``(B,)``."""
+    return min_step * jnp.abs(f0) / jnp.where(grad_norm0 > 0, grad_norm0, 1.0)
+
+
 class _FlowState(NamedTuple):
     """The Euler loop of :func:`gradient_flow_kernel`: iterate x = X + lift(w), z = z₁(x)."""
 
@@ -97,9 +103,8 @@ def _euler_iteration(params: MLPParams, chart: _Chart, z0: jax.Array, max_distan
     eps = jnp.finfo(z0.dtype).eps
     f, g1 = _tail_value_and_grad(params, st.z)
     v, _, gn = chart.direction(g1)
-    safe = jnp.where(gn > 0, gn, 1.0)
     f0, gn0 = jnp.where(first, f, st.f0), jnp.where(first, gn, st.gn0)
-    h_min = jnp.where(first, min_step * jnp.abs(f) / safe, st.h_min)
+    h_min = jnp.where(first, step_floor(min_step, f, gn), st.h_min)
     s0 = jnp.sign(f0)
     cross = st.stepping & ~first & (f * s0 < -rounding_band(gn0, jnp.sqrt(st.xn2), eps))
     dead = st.stepping & ~cross & (gn == 0)
@@ -288,7 +293,7 @@ def gradient_flow_path_kernel(params: MLPParams, x: jax.Array, n_steps: int,
     f0, G0 = value_and_input_grad_kernel(params, x[None])
     s0 = jnp.sign(f0)
     gn0 = jnp.linalg.norm(G0, axis=-1)
-    h_min = min_step * jnp.abs(f0) / jnp.where(gn0 > 0, gn0, 1.0)
+    h_min = step_floor(min_step, f0, gn0)
     no_budget = jnp.full((1,), jnp.inf, x.dtype)
 
     def body(carry, k):
