@@ -255,6 +255,10 @@ def _run(fn: Callable[..., Any], name: str, cases: Iterable[_Case], convert: Con
             return fail(f"{name} returned NaN or inf on {where}", index - 1)
         want = _expected(case.reference(), got, case)
         outcomes.append(_Outcome(index, case, got, want))
+    if not outcomes:  # the checker's fault, never a pass: nothing was compared
+        return _verdict(False, f"failed: the checker drew no usable random case for {name}, "
+                        "so nothing was compared (a fault of the checker, not of your "
+                        f"function; please report it){replay}", 0, verbose)
     bad = [o for o in outcomes if not _close(o.got, o.want, o.case)]
     if not bad:
         return _verdict(True, f"passed ({len(outcomes)} random cases)", len(outcomes), verbose)
@@ -441,14 +445,17 @@ _FLOW_STEPS = 400     # Euler steps recorded by attacks.gradient_flow_path
 def _euler_steps(params: nets.MLPParams, points: jax.Array, step_fraction: jax.Array,
                  min_step: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(f, h, noise)`` at the points x_0, x_1, … of an Euler path: f(x_j), the step h_j
-    that :func:`mini_adv.attacks.flow_step` takes from x_j, and the rounding-noise level
-    4·eps·‖∇f(x_0)‖·‖x_j‖ below which the package does not count a sign change."""
+    that :func:`mini_adv.attacks.flow_step` takes from x_j (with the flow's floor
+    :func:`mini_adv.attacks.flow.step_floor`), and the rounding band
+    :func:`mini_adv.attacks.rounding_band` at x_j, below which the package does not count a
+    sign change."""
     f, G = gradients.value_and_input_grad_kernel(params, points)
-    h_min = min_step * gradients.linearized_distance_from(f[:1], G[:1])
-    _, h = attacks.flow_step(points, f, G, jnp.sign(f[:1]), h_min, step_fraction,
-                             jnp.full(f.shape, jnp.inf, points.dtype))
+    gn = jnp.linalg.norm(G, axis=-1)
+    h_min = attacks.flow.step_floor(min_step, f[:1], gn[:1])
+    h = attacks.flow_step(points, f, G, jnp.sign(f[:1]), h_min, step_fraction,
+                          jnp.full(f.shape, jnp.inf, points.dtype)).h
     eps = jnp.finfo(points.dtype).eps
-    return f, h, 4 * eps * jnp.linalg.norm(G[0]) * jnp.linalg.norm(points, axis=-1)
+    return f, h, attacks.rounding_band(gn[0], jnp.linalg.norm(points, axis=-1), eps)
 
 
 def _flow_lengths(params: nets.MLPParams, x0: jax.Array, alpha: float, mu: float
@@ -696,7 +703,12 @@ def _ngd_cases(key: jax.Array) -> Iterator[_Case]:
 def _fitted_network(key: jax.Array, d: int, n: int
                     ) -> tuple[nets.MLPParams, jax.Array, jax.Array]:
     """Data and a generic network near :func:`mini_adv.margin.robust_network` that fits
-    them, with its parameters × 30: every margin above 200, so the loss underflows."""
+    them, with its parameters × 30: every margin above 200, so the loss underflows.
+
+    Raises:
+        RuntimeError: if 10 draws give no such network (the checker then fails loudly
+            instead of certifying a function on a case that does not test it).
+    """
     for attempt in range(10):  # two nearly parallel points of different classes: redraw
         k_data, k_noise = jax.random.split(jax.random.fold_in(key, attempt))
         X, y = data.nearly_orthogonal(k_data, n, d)
@@ -705,8 +717,9 @@ def _fitted_network(key: jax.Array, d: int, n: int
         big = jax.tree.unflatten(tree, [30.0 * a * (1.0 + 0.05 * jax.random.normal(kk, a.shape))
                                         for a, kk in zip(leaves, noise)])
         if float(jnp.min(y * nets.apply(big, X))) > 200.0:
-            break
-    return big, X, y
+            return big, X, y
+    raise RuntimeError(f"could not draw a network that fits its data with every margin above "
+                       f"200 (d = {d}, n = {n}, 10 attempts); a fault of the checker")
 
 
 def check_ngd_direction(fn: Callable[..., Any], *, key: jax.Array | None = None,

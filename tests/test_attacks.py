@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mini_adv import data, nets
-from mini_adv.attacks import Status, ray_flip_distance
+from mini_adv import attacks, data, nets, runtime
+from mini_adv.attacks import (Status, deepfool, gradient_flow, gradient_flow_path,
+                              gradient_ray_flip, gradient_step, pgd_l2, ray_flip_distance)
 from mini_adv.gradients import flip_direction, linearized_distance
 
 
@@ -120,16 +121,9 @@ def test_bad_shapes_and_nan():
 # The gradient attacks of chapter 3: gradient_step, gradient_flow, deepfool, pgd_l2
 # ---------------------------------------------------------------------------------------
 
-from mini_adv.attacks import (deepfool, gradient_flow, gradient_flow_path, gradient_ray_flip,  # noqa: E402
-                              gradient_step, pgd_l2)
-
-
 def x64():
-    """Context manager for float64 (jax.enable_x64 in new jax, jax.experimental in 0.7)."""
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(True)
-    from jax.experimental import enable_x64
-    return enable_x64()
+    """float64 for the block (the package's own context manager, for jax 0.7 and later)."""
+    return runtime.float64()
 
 
 ATTACKS = {
@@ -325,19 +319,21 @@ def test_zero_gradient_and_zero_output_are_reported_not_flipped(attack):
 
 
 def test_flow_reports_a_gradient_that_vanishes_on_the_way():
-    """f(x) = relu(x₁) − 0.5: the flow from x₁ = 1 walks to x₁ = 0.5 and crosses; from
-    f(x) = relu(x₁) + 0.5 > 0 it walks into the dead half-space x₁ < 0 and stops there."""
+    """f(x) = x₁ − 0.5 (identity activation, the second unit the constant −1 times 0.5):
+    the flow from x₁ = 1 walks to x₁ = 0.5 and crosses. With ReLU and a readout of ones,
+    f(x) = relu(x₁) + relu(0.5) > 0: the flow walks into the dead half-space x₁ < 0, where
+    ∇f = 0, and stops there."""
     d = 4
     k = jnp.zeros((d, 2)).at[0, 0].set(1.0)
     X = jnp.zeros((1, d)).at[0, 0].set(1.0).at[0, 1].set(1.0)
     cross = nets.MLPParams(kernels=(k,), readout=jnp.array([1.0, 0.5]),
                            biases=(jnp.array([0.0, -1.0]),), activation="identity")
-    res = gradient_flow(cross, X)  # f = x₁ − 1·0.5... identity: f = x₁ + 0.5·(−1) = x₁ − 0.5
+    res = gradient_flow(cross, X)
     assert bool(res.flipped[0])
     np.testing.assert_allclose(res.delta_norm, [0.5], rtol=1e-5)
     dead = nets.MLPParams(kernels=(k,), readout=jnp.array([1.0, 1.0]),
                           biases=(jnp.array([0.0, 0.5]),), activation="relu")
-    res = gradient_flow(dead, X)  # f = relu(x₁) + relu(0.5) never reaches 0
+    res = gradient_flow(dead, X)
     assert not bool(res.flipped[0]) and int(res.status[0]) == Status.ZERO_DIRECTION
 
 
@@ -405,7 +401,7 @@ def test_deepfool_first_layer_chart_matches_the_input_space_iteration(fresh_key)
         p = jax.tree.map(lambda a: a.astype(jnp.float64), p)
         X = data.sphere(k2, 32, 40).astype(jnp.float64)
         res = deepfool(p, X)
-        f0, _ = nets.apply(p, X), None
+        f0 = nets.apply(p, X)
         x, r_tot = X, jnp.zeros_like(X)
         active = jnp.ones(32, bool)
         for _ in range(50):
@@ -423,7 +419,7 @@ def test_deepfool_first_layer_chart_matches_the_input_space_iteration(fresh_key)
 def test_push_outwards_moves_unconfirmed_crossings_until_the_network_agrees(fresh_key):
     """The fallback of the ray search and the flow: a row whose end point is not across in
     input space moves outwards in doubling steps, never past its budget; others stay."""
-    from mini_adv.attacks import _push_outwards
+    from mini_adv.attacks._search import _push_outwards
     k1, k2 = jax.random.split(fresh_key)
     d = 50
     p = linear_net(k1, d)
@@ -443,3 +439,173 @@ def test_push_outwards_moves_unconfirmed_crossings_until_the_network_agrees(fres
     assert bool(jnp.all(t_new[:5] >= exact[:5] * (1 - 1e-6))) and bool(jnp.all(t_new[:5] < 1.01 * exact[:5]))
     assert float(t_new[5]) == pytest.approx(float(t_max[5]))       # stopped at its budget
     np.testing.assert_array_equal(t_new[6:], t[6:])                 # not pending: unchanged
+
+
+# ---------------------------------------------------------------------------------------
+# Input policy of every public attack: dtypes, numbers, one network, finite weights
+# ---------------------------------------------------------------------------------------
+
+PUBLIC = {  # every public attack; directions that do not depend on X's dtype
+    **{k: v for k, v in ATTACKS.items() if k != "ray_grad"},
+    "ray": lambda p, X: ray_flip_distance(p, X, jnp.ones(X.shape, jnp.float32), max_distance=8.0),
+    "path": lambda p, X: gradient_flow_path(p, X[0], n_steps=20),
+}
+
+
+def _outputs(res):
+    """The floating outputs of an attack (an AttackResult, or gradient_flow_path's points)."""
+    return (res[0],) if isinstance(res, tuple) else (res.x_adv, res.delta_norm, res.f_adv)
+
+
+@pytest.mark.parametrize("attack", sorted(PUBLIC))
+def test_integer_and_complex_inputs_are_rejected(attack):
+    p = nets.init_params(jax.random.key(0), [6, 8])
+    for X in (jnp.ones((3, 6), jnp.int32), np.ones((3, 6), np.complex64)):
+        with pytest.raises(ValueError, match="real floating-point"):
+            PUBLIC[attack](p, X)
+
+
+@pytest.mark.parametrize("attack", sorted(PUBLIC))
+def test_bfloat16_inputs_are_computed_in_the_weights_precision(attack):
+    p = nets.init_params(jax.random.key(0), [16, 32, 8])
+    X = data.sphere(jax.random.key(1), 8, 16)
+    res, ref = PUBLIC[attack](p, X.astype(jnp.bfloat16)), PUBLIC[attack](p, X.astype(jnp.bfloat16).astype(jnp.float32))
+    for a, b in zip(_outputs(res), _outputs(ref)):
+        assert a.dtype == jnp.float32
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("attack", sorted(PUBLIC))
+def test_float64_weights_accept_float32_inputs_under_x64(attack):
+    X32 = data.sphere(jax.random.key(1), 8, 16)
+    with x64():
+        p = nets.init_params(jax.random.key(0), [16, 32, 8])
+        p = jax.tree.map(lambda a: a.astype(jnp.float64), p)
+        res = PUBLIC[attack](p, X32)
+        ref = PUBLIC[attack](p, X32.astype(jnp.float64))
+        for a, b in zip(_outputs(res), _outputs(ref)):
+            assert a.dtype == jnp.float64
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("attack", sorted(PUBLIC))
+def test_stacked_networks_and_nan_weights_are_rejected_clearly(attack):
+    X = data.sphere(jax.random.key(1), 4, 6)
+    stack = nets.init_params(jax.random.key(0), [6, 8], n=3)
+    with pytest.raises(ValueError, match="stack of 3 networks.*map_networks"):
+        PUBLIC[attack](stack, X)
+    p = nets.init_params(jax.random.key(0), [6, 8])
+    bad = p.replace(kernels=(p.kernels[0].at[2, 3].set(jnp.nan),))
+    with pytest.raises(ValueError, match="weights of net contain NaN or inf"):
+        PUBLIC[attack](bad, X)
+
+
+@pytest.mark.parametrize("value", [np.float32(5.0), np.int64(5), jnp.asarray(5.0)])
+def test_numpy_and_jax_scalars_are_accepted_as_settings(value):
+    p = nets.init_params(jax.random.key(0), [16, 16])
+    X = data.sphere(jax.random.key(1), 8, 16)
+    ref = gradient_flow(p, X, max_distance=5.0)
+    got = gradient_flow(p, X, max_distance=value)
+    np.testing.assert_array_equal(np.asarray(got.x_adv), np.asarray(ref.x_adv))
+    np.testing.assert_array_equal(np.asarray(ray_flip_distance(p, X, X, max_distance=value).x_adv),
+                                  np.asarray(ray_flip_distance(p, X, X, max_distance=5.0).x_adv))
+    if isinstance(value, np.int64):
+        np.testing.assert_array_equal(np.asarray(deepfool(p, X, max_iter=value).x_adv),
+                                      np.asarray(deepfool(p, X, max_iter=5).x_adv))
+        assert int(pgd_l2(p, X, eps=1.0, steps=value).steps[0]) == 5
+    else:
+        np.testing.assert_array_equal(np.asarray(gradient_step(p, X, c=value / 5).x_adv),
+                                      np.asarray(gradient_step(p, X, c=1.0).x_adv))
+
+
+@pytest.mark.xfail(strict=True, raises=jax.errors.TracerBoolConversionError,
+                   reason="validation.check_params tests the weights with jnp.isfinite, which a "
+                          "jit trace stages even for concrete weights; it needs np.isfinite")
+@pytest.mark.parametrize("attack", ["flow", "deepfool", "step_c", "pgd", "gradient_ray"])
+def test_wrappers_can_be_jitted_in_x(attack):
+    p = nets.init_params(jax.random.key(0), [16, 16])
+    X = data.sphere(jax.random.key(1), 8, 16)
+    fn = {"flow": lambda X: gradient_flow(p, X), "deepfool": lambda X: deepfool(p, X),
+          "step_c": lambda X: gradient_step(p, X, c=1.5),
+          "pgd": lambda X: pgd_l2(p, X, eps=2.0, steps=5),
+          "gradient_ray": lambda X: gradient_ray_flip(p, X)}[attack]
+    np.testing.assert_allclose(np.asarray(jax.jit(fn)(X).x_adv), np.asarray(fn(X).x_adv),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_default_budget_is_twice_the_largest_norm():
+    X = jnp.array([[3.0, 4.0], [0.0, 1.0]])
+    assert float(attacks.default_budget(X)) == 10.0
+    with pytest.raises(ValueError, match="pass max_distance"):
+        attacks.default_budget(jnp.zeros((2, 2)))
+
+
+def test_gradient_step_kernel_takes_both_or_neither_of_f_clean_and_grad():
+    p = nets.init_params(jax.random.key(0), [6, 8])
+    X = data.sphere(jax.random.key(1), 4, 6)
+    f, G = jax.vmap(jax.value_and_grad(lambda x: nets.apply(p, x)))(X)
+    full = attacks.gradient_step_kernel(p, X, jnp.asarray(1.5), adaptive=True)
+    given = attacks.gradient_step_kernel(p, X, jnp.asarray(1.5), adaptive=True, f_clean=f, grad=G)
+    np.testing.assert_allclose(given.x_adv, full.x_adv, rtol=1e-6)
+    for kw in ({"f_clean": f}, {"grad": G}):
+        with pytest.raises(ValueError, match="both f_clean and grad"):
+            attacks.gradient_step_kernel(p, X, jnp.asarray(1.5), adaptive=True, **kw)
+
+
+def test_verify_float64_catches_a_float32_sign_error():
+    """f(x) = ((x + 2²⁵) − 2²⁵) − 3, identity layers: at x = 2.5 it is −0.5 exactly, but in
+    float32 x + 2²⁵ rounds to 2²⁵ + 4 and f = +1. From x = 0 (f = −3) the float32 network
+    claims a flip that the float64 re-check refuses; x = 3.9 (f32 and f64 positive) is a
+    real flip."""
+    one = jnp.ones((1, 1))
+    p = nets.MLPParams(kernels=(one, one, one), readout=jnp.ones(1), activation="identity",
+                       biases=(jnp.array([2.0**25]), jnp.array([-(2.0**25)]), jnp.array([-3.0])))
+    X = jnp.zeros((2, 1))
+    x_adv = jnp.array([[2.5], [3.9]])
+    assert np.asarray(nets.apply(p, X) * nets.apply(p, x_adv) < 0).tolist() == [True, True]
+    assert np.asarray(attacks.verify_float64(p, X, x_adv)).tolist() == [False, True]
+
+
+def test_flow_step_on_a_linear_function():
+    """h = min(max(α|f|/‖∇f‖, h_min), remaining), x − h·s₀∇f/‖∇f‖; a zero gradient stays."""
+    x = jnp.array([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
+    G = jnp.array([[0.0, 2.0], [1.0, 0.0], [0.0, 0.0], [3.0, 4.0]])
+    f = jnp.array([-4.0, 2.0, 1.0, 10.0])
+    s0 = jnp.sign(f)
+    step = attacks.flow_step(x, f, G, s0, jnp.array([0.1, 1.5, 0.1, 0.1]), 0.5,
+                             jnp.array([jnp.inf, jnp.inf, jnp.inf, 0.25]))
+    # rows: α|f|/‖∇f‖ = 1; the floor 1.5 wins; ∇f = 0: h = α|f| but no move; budget 0.25 wins
+    np.testing.assert_allclose(step.h, [1.0, 1.5, 0.5, 0.25])
+    np.testing.assert_allclose(step.x, [[3.0, 5.0], [-0.5, 0.0], [0.0, 2.0], [4.85, 4.8]], rtol=1e-6)
+    np.testing.assert_allclose(step.x, x + step.coef[:, None] * G, rtol=0)
+    # in chart coordinates: the move is coef·G with the given ‖∇f‖, not ‖G‖
+    chart = attacks.flow_step(x, f, G, s0, jnp.zeros(4), 0.5, jnp.full(4, jnp.inf),
+                              grad_norm=jnp.array([4.0, 1.0, 0.0, 5.0]))
+    np.testing.assert_allclose(chart.h, [0.5, 1.0, 0.5, 1.0])
+
+
+FLOW_NETS = [  # (widths, seed): first-layer chart (2·h₁ ≤ d) and input chart (2·h₁ > d)
+    ([64, 32, 32], 0), ([96, 24, 12], 1), ([48, 24, 24, 16], 2),
+    ([32, 48, 24], 3), ([40, 40, 40], 4), ([24, 96], 5),
+]
+
+
+@pytest.mark.parametrize("widths,seed", FLOW_NETS)
+def test_flow_ends_on_the_last_segment_of_the_recorded_path(widths, seed):
+    """gradient_flow (carried in its chart) and gradient_flow_path (in input space) take the
+    same Euler steps: same crossing step k, and x_adv on the segment [x_{k−1}, x_k] at the
+    reported path length, to float64 rounding."""
+    with x64():
+        k1, k2 = jax.random.split(jax.random.key(seed))
+        p = nets.init_params(k1, widths)
+        X = data.sphere(k2, 8, widths[0]).astype(jnp.float64)
+        res = gradient_flow(p, X)
+        assert int(res.flipped.sum()) >= 6, res.counts()
+        for i in np.flatnonzero(np.asarray(res.flipped)):
+            pts, k = gradient_flow_path(p, X[i], n_steps=int(res.steps[i]) + 5)
+            assert k == int(res.steps[i])
+            seg = np.linalg.norm(np.diff(np.asarray(pts[:k + 1]), axis=0), axis=-1)
+            t = float(res.path_length[i]) - seg[:-1].sum()
+            assert -1e-9 <= t <= seg[-1] * (1 + 1e-9)
+            x_end = pts[k - 1] + t * (pts[k] - pts[k - 1]) / seg[-1]
+            np.testing.assert_allclose(res.x_adv[i], x_end, rtol=0, atol=1e-9 * float(jnp.linalg.norm(X[i])))

@@ -249,3 +249,22 @@ def test_check_result_is_a_plain_frozen_record():
     assert not hasattr(result, "_repr_html_")
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.passed = False
+
+
+def test_the_engine_refuses_to_pass_with_zero_usable_cases(monkeypatch):
+    """A checker whose case generator yields nothing must fail, not certify ``passed (0 cases)``."""
+    monkeypatch.setattr(checks, "_FLOW_CASES", ())
+    result = checks.check_my_flow(lambda params, x0, **kw: 1.0, key=jax.random.key(0),
+                                  verbose=False)
+    assert not result.passed and result.cases == 0
+    assert "no usable random case" in result.message
+
+
+def test_fitted_network_fails_when_no_draw_fits_the_data(monkeypatch):
+    """The chapter-5 cases need margins above 200; if no draw gives them, the checker raises."""
+    robust = checks.margin.robust_params
+    monkeypatch.setattr(checks.margin, "robust_params",
+                        lambda X, y: jax.tree.map(jnp.zeros_like, robust(X, y)))
+    with pytest.raises(RuntimeError, match="margin above 200"):
+        checks.check_ngd_direction(lambda params, X, y, log_space=True: params,
+                                   key=jax.random.key(0), verbose=False)
