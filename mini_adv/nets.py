@@ -41,9 +41,6 @@ import numpy as np
 from flax import nnx, struct
 
 from mini_adv.activations import Activation, get_activation
-# check_batch and check_finite live in mini_adv.validation; they are re-exported here because
-# other modules import them from nets today (the lead removes these re-exports later).
-from mini_adv.validation import check_batch, check_finite  # noqa: F401
 from mini_adv.validation import check_key, check_number, check_size, check_widths
 
 WEIGHT_SCALES: dict[str, float] = {"he": math.sqrt(2.0), "lecun": 1.0}

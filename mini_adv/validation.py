@@ -155,7 +155,7 @@ def check_finite(name: str, x: Any) -> None:
     if isinstance(x, jax.core.Tracer):
         return
     a = jnp.asarray(x)
-    if jnp.issubdtype(a.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(a))):
+    if jnp.issubdtype(a.dtype, jnp.inexact) and not _concrete_all_finite([a]):
         raise ValueError(f"{name} contains NaN or inf; check how it was computed")
 
 
@@ -219,7 +219,7 @@ def check_params(params: Any, *, stacked: bool | None = False, name: str = "net"
         raise ValueError(f"the weights of {name} mix dtypes {sorted(map(str, dtypes))}; draw them "
                          f"under one precision or cast them all to one dtype")
     concrete = [a for a in leaves if not isinstance(a, jax.core.Tracer)]
-    if concrete and not bool(_all_finite(concrete)):
+    if concrete and not _concrete_all_finite(concrete):
         raise ValueError(f"the weights of {name} contain NaN or inf; check how the network "
                          f"was trained or loaded")
     return p
@@ -229,6 +229,15 @@ def check_params(params: Any, *, stacked: bool | None = False, name: str = "net"
 def _all_finite(arrays: list[jax.Array]) -> jax.Array:
     """Whether every entry of every array is finite: one compiled reduction, one host sync."""
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
+
+
+def _concrete_all_finite(arrays: list[Any]) -> bool:
+    """:func:`_all_finite` of concrete arrays, also while a ``jax.jit`` trace is active (where
+    the compiled reduction would be staged into the trace: then NumPy reads the values)."""
+    ok = _all_finite(arrays)
+    if isinstance(ok, jax.core.Tracer):
+        return all(bool(np.all(np.isfinite(np.asarray(a)))) for a in arrays)
+    return bool(ok)
 
 
 def check_batch(params: Any, X: Any, name: str = "X") -> jax.Array:

@@ -518,9 +518,6 @@ def test_numpy_and_jax_scalars_are_accepted_as_settings(value):
                                       np.asarray(gradient_step(p, X, c=1.0).x_adv))
 
 
-@pytest.mark.xfail(strict=True, raises=jax.errors.TracerBoolConversionError,
-                   reason="validation.check_params tests the weights with jnp.isfinite, which a "
-                          "jit trace stages even for concrete weights; it needs np.isfinite")
 @pytest.mark.parametrize("attack", ["flow", "deepfool", "step_c", "pgd", "gradient_ray"])
 def test_wrappers_can_be_jitted_in_x(attack):
     p = nets.init_params(jax.random.key(0), [16, 16])

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mini_adv.attacks import ray_flip_distance, ray_flip_kernel
+from mini_adv.attacks import default_budget, ray_flip_distance, ray_flip_kernel
 from mini_adv.data import cluster_means, clusters, coherence, nearly_orthogonal
 from mini_adv.gradients import flip_direction, flip_direction_from, value_and_input_grad_kernel
 from mini_adv.margin.network import _params_and_data, init_two_layer
@@ -24,11 +24,6 @@ from mini_adv.margin.training import TrainHistory, _check_method, _resolve_lr, t
 from mini_adv.nets import MLPParams, Network, apply
 from mini_adv.runtime import progress
 from mini_adv.validation import check_key, check_number, check_size
-
-
-def _default_budget(X: jax.Array) -> float:
-    """2 maxᵢ ‖x_i‖, the default ray budget."""
-    return 2.0 * float(jnp.max(jnp.linalg.norm(X, axis=-1)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +90,7 @@ def flip_distances(net: Network, X: Any, y: Any, *, max_distance: float | None =
     """
     params, X, y = _params_and_data(net, X, y)
     u = universal_direction(X, y)
-    max_distance = _default_budget(X) if max_distance is None else max_distance
+    max_distance = float(default_budget(X)) if max_distance is None else max_distance
     r_u = ray_flip_distance(params, X, -y[:, None] * u[None, :], max_distance=max_distance)
     r_g = ray_flip_distance(params, X, flip_direction(params, X), max_distance=max_distance)
     return FlipDistances(universal=np.asarray(r_u.distance), gradient=np.asarray(r_g.distance),
@@ -418,7 +413,7 @@ def cluster_experiment(key: jax.Array, *, d: int, k: int, n_train: int, n_test: 
                          f"no point to attack; train longer (more steps) or use less noise")
     u = universal_direction(X, y)
     Xc, yc = Xt[correct], yt[correct]
-    budget = _default_budget(Xt)
+    budget = float(default_budget(Xt))
     r_u = ray_flip_distance(params, Xc, -yc[:, None] * u[None, :], max_distance=budget)
     r_g = ray_flip_distance(params, Xc, flip_direction(params, Xc), max_distance=budget)
     return ClusterResult(
