@@ -41,7 +41,7 @@ import numpy as np
 from flax import nnx, struct
 
 from mini_adv.activations import Activation, get_activation
-from mini_adv.validation import check_key, check_number, check_size, check_widths
+from mini_adv.validation import check_finite, check_key, check_number, check_size, check_widths
 
 WEIGHT_SCALES: dict[str, float] = {"he": math.sqrt(2.0), "lecun": 1.0}
 """Named weight scales. Entries have standard deviation ``scale/√fan_in``; He gives variance 2/fan_in."""
