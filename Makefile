@@ -32,7 +32,11 @@ STUDENT_BRANCH ?= student
 STUDENT_REPO ?=
 export MINI_ADV_STATIC := 1
 
-UNIT := -m "not book and not browser"
+# The unit tests run on TEST_WORKERS processes (pytest-xdist): XLA compiles on one core, so two
+# workers keep both cores busy. The verdict does not depend on the order: each statistical
+# test's seed is a hash of its id, and no test depends on another's state.
+TEST_WORKERS ?= 2
+UNIT := -m "not book and not browser" -n $(TEST_WORKERS)
 # The unit tests of the Colab pass; to shorten make test, COLAB_UNIT='-m "not book and not browser
 # and not stats"' keeps the API checks and leaves the statistical claims to the pinned pass and
 # to the chapters (which run the same experiments under Colab's versions).
@@ -113,7 +117,7 @@ test: $(VENV)/.installed colab-package chromium
 # fails here becomes a fixed regression test (jax.random.key(<seed>)) once its cause is fixed.
 soak: $(VENV)/.installed
 	@echo "== statistical tests on fresh random seeds, $(SOAK_REPEAT) each (MINI_ADV_SEED=random MINI_ADV_REPEAT=$(SOAK_REPEAT))"
-	@$(call timed,soak,MINI_ADV_JAX_CACHE=off MINI_ADV_SEED=random MINI_ADV_REPEAT=$(SOAK_REPEAT) $(VENV)/bin/python -m pytest -ra -m "stats and not book and not browser")
+	@$(call timed,soak,MINI_ADV_JAX_CACHE=off MINI_ADV_SEED=random MINI_ADV_REPEAT=$(SOAK_REPEAT) $(VENV)/bin/python -m pytest -ra -m "stats and not book and not browser" -n $(TEST_WORKERS))
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/run.py --config reference --out benchmarks/results/$$(date +%F).json
