@@ -233,7 +233,8 @@ def sweep_rays(key: jax.Array, dims: Sequence[int], **kwargs: Any) -> RaySweep:
     unchanged. Shows a progress bar.
 
     Args:
-        key: PRNG key. dims: the dimensions d. **kwargs: passed to :func:`compare_rays`.
+        key: PRNG key. dims: the dimensions d.
+        kwargs: passed to :func:`compare_rays`.
 
     Returns:
         A :class:`RaySweep`.

@@ -17,19 +17,16 @@ training point at distance of order ‖x‖/√n (Vardi, Yehudai & Shamir 2022),
 network :func:`robust_network` fits the same data with a certified radius about √n/2 times
 larger. This package trains, checks and attacks such networks, one module per concept:
 
-==================================  ======================================================
-:mod:`~mini_adv.margin.network`     :class:`TwoLayerNet` (Flax NNX), :func:`init_two_layer`
-:mod:`~mini_adv.margin.training`    :func:`train` (GD or normalised GD, one jitted scan),
-                                    :func:`train_kernel`, :class:`TrainHistory`,
-                                    :func:`log_loss_terms`, :func:`normalized_gradient`
-:mod:`~mini_adv.margin.kkt`         :func:`normalized_margin` γ̄(θ), :func:`kkt_check`
-                                    (λ ≥ 0 by NNLS), :func:`unit_structure`
-:mod:`~mini_adv.margin.robust`      :func:`universal_direction` û, :func:`robust_network`
-                                    (certified radius), :func:`robust_params`
-:mod:`~mini_adv.margin.experiments` :func:`flip_distances`, :func:`flip_profiles`,
-                                    :func:`sweep_n`, :func:`fit_flip_scaling`,
-                                    :func:`cluster_experiment` (Frei et al. 2023)
-==================================  ======================================================
+* :mod:`~mini_adv.margin.network`: :class:`TwoLayerNet` (Flax NNX), :func:`init_two_layer`;
+* :mod:`~mini_adv.margin.training`: :func:`train` (GD or normalised GD, one jitted scan),
+  :func:`train_kernel`, :class:`TrainHistory`, :func:`log_loss_terms`,
+  :func:`normalized_gradient`;
+* :mod:`~mini_adv.margin.kkt`: :func:`normalized_margin` γ̄(θ), :func:`kkt_check` (λ ≥ 0 by
+  NNLS), :func:`unit_structure`;
+* :mod:`~mini_adv.margin.robust`: :func:`universal_direction` û, :func:`robust_network`
+  (certified radius), :func:`robust_params`;
+* :mod:`~mini_adv.margin.experiments`: :func:`flip_distances`, :func:`flip_profiles`,
+  :func:`sweep_n`, :func:`fit_flip_scaling`, :func:`cluster_experiment` (Frei et al. 2023).
 
 Every name is importable from :mod:`mini_adv.margin` itself; the chapter's figures are in
 :mod:`mini_adv.figures.ch5`.
