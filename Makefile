@@ -37,10 +37,11 @@ export MINI_ADV_STATIC := 1
 # test's seed is a hash of its id, and no test depends on another's state.
 TEST_WORKERS ?= 2
 UNIT := -m "not book and not browser" -n $(TEST_WORKERS)
-# The unit tests of the Colab pass; to shorten make test, COLAB_UNIT='-m "not book and not browser
-# and not stats"' keeps the API checks and leaves the statistical claims to the pinned pass and
-# to the chapters (which run the same experiments under Colab's versions).
-COLAB_UNIT ?= $(UNIT)
+# The unit tests of the Colab pass: every test but the statistical ones (marker stats, the
+# fresh_key tests), which the pinned pass runs; under Colab's versions the chapters then run the
+# same experiments. This keeps make test under 35 minutes on 2 cores (the whole suite under
+# Colab's versions took 738 s, against 595 s pinned). COLAB_UNIT='$(UNIT)' runs all of it.
+COLAB_UNIT ?= -m "not book and not browser and not stats" -n $(TEST_WORKERS)
 TEST_START := $(shell date +%s)
 # $(call timed,label,command): run the command, then print how long it took (commas: none in either)
 timed = t0=$$(date +%s); $(2); rc=$$?; echo "== $(1): $$(( $$(date +%s) - t0 )) s (exit $$rc)"; exit $$rc
