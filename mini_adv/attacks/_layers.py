@@ -94,3 +94,11 @@ class _Chart:
         return w @ (self.K if self.M is None else self.M)
 
 
+def _chart_start(params: MLPParams, X: jax.Array
+                 ) -> tuple[jax.Array, "_Chart", jax.Array, jax.Array, jax.Array]:
+    """The common start of the chart-based kernels (DeepFool, the flow): ``X`` in the weights'
+    dtype, its :class:`_Chart`, the first layer z₁(X), and ``(B,)`` zeros and ``False``s."""
+    X = X.astype(params.kernels[0].dtype)
+    B = X.shape[0]
+    return (X, _Chart(params), _first_layer(params, X), jnp.zeros((B,), X.dtype),
+            jnp.zeros((B,), bool))

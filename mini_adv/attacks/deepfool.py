@@ -8,7 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mini_adv.attacks._layers import _Chart, _first_layer, _tail_value_and_grad
+from mini_adv.attacks._layers import _Chart, _chart_start, _tail_value_and_grad
 from mini_adv.attacks.result import AttackResult, finalize
 from mini_adv.nets import MLPParams, Network, apply
 from mini_adv.validation import check_batch, check_number, check_params
@@ -63,12 +63,9 @@ def deepfool_kernel(params: MLPParams, X: jax.Array, overshoot: float = 0.02,
     Returns:
         :class:`AttackResult`.
     """
-    X = X.astype(params.kernels[0].dtype)
+    X, chart, zX, zeros, false = _chart_start(params, X)
     B = X.shape[0]
-    chart = _Chart(params)
-    zX = _first_layer(params, X)
     scale = 1.0 + overshoot
-    zeros, false = jnp.zeros((B,), X.dtype), jnp.zeros((B,), bool)
     init = _DeepFoolState(k=jnp.asarray(0), r_tot=jnp.zeros((B, chart.size), X.dtype),
                           s_tot=jnp.zeros_like(zX), f0=zeros, gn0=zeros, active=false,
                           stuck=false, steps=jnp.zeros((B,), jnp.int32))

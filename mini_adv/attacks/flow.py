@@ -16,7 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mini_adv.attacks._layers import _Chart, _first_layer, _tail_value_and_grad
+from mini_adv.attacks._layers import _Chart, _chart_start, _tail_value_and_grad
 from mini_adv.attacks._search import (FOUND, NONE, SEARCH, _Bracket, _Line, _push_outwards,
                                       _root_on_line, default_budget, rounding_band)
 from mini_adv.attacks.result import AttackResult, finalize
@@ -183,11 +183,8 @@ def gradient_flow_kernel(params: MLPParams, X: jax.Array, max_distance: jax.Arra
     Returns:
         :class:`AttackResult`.
     """
-    X = X.astype(params.kernels[0].dtype)
+    X, chart, z0, zeros, false = _chart_start(params, X)
     B = X.shape[0]
-    chart = _Chart(params)
-    z0 = _first_layer(params, X)
-    zeros, false = jnp.zeros((B,), X.dtype), jnp.zeros((B,), bool)
     w0 = jnp.zeros((B, chart.size), X.dtype)
     xn2 = jnp.sum(X * X, axis=-1)
     init = _FlowState(k=jnp.asarray(0), stepping=jnp.ones((B,), bool), crossed=false,
