@@ -164,7 +164,7 @@ def _stack(key: jax.Array, N: int = 5, n: int = 12, widths: tuple[int, ...] = (2
 
     k1, k2 = jax.random.split(key)
     params = nets.init_params(k1, list(widths), n=N)
-    X = data.sphere(k2, N * n, widths[0]).reshape(N, n, widths[0])
+    X = data.sphere_batches(k2, N, n, widths[0])
     return params, X
 
 
@@ -172,7 +172,8 @@ def _stack(key: jax.Array, N: int = 5, n: int = 12, widths: tuple[int, ...] = (2
 def stack():
     """Builder ``stack(key, N=5, n=12, widths=(24, 12, 6)) -> (params, X)``: N random networks of
     these widths stacked on a leading axis (``nets.init_params(..., n=N)``) and, for each, n
-    inputs on the sphere of radius √d, ``X`` of shape (N, n, d) with d = widths[0]."""
+    inputs on the sphere of radius √d (``data.sphere_batches``), ``X`` of shape (N, n, d) with
+    d = widths[0]."""
     return _stack
 
 

@@ -11,13 +11,7 @@ from mini_adv.attacks import (Status, deepfool, gradient_flow, gradient_flow_pat
 from mini_adv.gradients import flip_direction, linearized_distance
 
 
-def linear_net(key, d, dtype=None):
-    """f(x) = ⟨w, x⟩ as an MLPParams: identity activation, one hidden unit, readout 1."""
-    w = jax.random.normal(key, (d, 1), dtype=dtype)
-    return nets.MLPParams(kernels=(w,), readout=jnp.ones(1, dtype=dtype), activation="identity")
-
-
-def test_linear_model_minimal_distance_recovered(fresh_key):
+def test_linear_model_minimal_distance_recovered(fresh_key, linear_net):
     k1, k2 = jax.random.split(fresh_key)
     d = 200
     p = linear_net(k1, d)
@@ -121,11 +115,6 @@ def test_bad_shapes_and_nan():
 # The gradient attacks of chapter 3: gradient_step, gradient_flow, deepfool, pgd_l2
 # ---------------------------------------------------------------------------------------
 
-def x64():
-    """float64 for the block (the package's own context manager, for jax 0.7 and later)."""
-    return runtime.float64()
-
-
 ATTACKS = {
     "step_c": lambda p, X: gradient_step(p, X, c=1.5),
     "step_s": lambda p, X: gradient_step(p, X, s=0.5),
@@ -171,9 +160,9 @@ def test_every_attack_reports_true_norms_and_verified_flips(attack, net, fresh_k
 
 
 @pytest.mark.parametrize("method", ["flow", "ray_grad", "gradient_ray"])
-def test_minimal_norm_methods_recover_the_linear_distance_in_float64(method, fresh_key):
+def test_minimal_norm_methods_recover_the_linear_distance_in_float64(method, fresh_key, linear_net):
     """Minimal-norm methods return |f|/‖∇f‖ for f(x) = ⟨w, x⟩ to 1e-5 relative (float64)."""
-    with x64():
+    with runtime.float64():
         k1, k2 = jax.random.split(fresh_key)
         d = 300
         p = linear_net(k1, d, jnp.float64)
@@ -186,7 +175,7 @@ def test_minimal_norm_methods_recover_the_linear_distance_in_float64(method, fre
         np.testing.assert_allclose(res.path_length, exact, rtol=1e-5)
 
 
-def test_minimal_norm_methods_on_a_linear_model_in_float32(fresh_key):
+def test_minimal_norm_methods_on_a_linear_model_in_float32(fresh_key, linear_net):
     """In float32 the same holds up to the resolution eps·‖x‖ of the points x + δ."""
     k1, k2 = jax.random.split(fresh_key)
     d = 300
@@ -199,11 +188,11 @@ def test_minimal_norm_methods_on_a_linear_model_in_float32(fresh_key):
         np.testing.assert_allclose(res.distance, exact, rtol=1e-5, atol=4e-6 * math.sqrt(d))
 
 
-def test_linear_model_closed_forms_of_step_deepfool_and_pgd(fresh_key):
+def test_linear_model_closed_forms_of_step_deepfool_and_pgd(fresh_key, linear_net):
     """Exact answers on f(x) = ⟨w, x⟩ (float64): f(x') = (1 − c) f(x) with ‖δ‖ = c|f|/‖w‖;
     the fixed step moves s‖w‖; DeepFool stops after one iteration at (1 + o)(|f|/‖w‖ + 1e-4);
     PGD flips exactly the inputs closer than ε."""
-    with x64():
+    with runtime.float64():
         k1, k2 = jax.random.split(fresh_key)
         d = 100
         p = linear_net(k1, d, jnp.float64)
@@ -237,7 +226,7 @@ def test_attacks_are_invariant_to_rescaling_the_weights(attack, fresh_key):
     within that rounding of a ReLU kink takes a different linear region (DeepFool, seed
     2701076410: ‖δ‖ 2.62 vs 2.51 for one input; the flow: 3.4e-4 relative).
     """
-    with x64():
+    with runtime.float64():
         k1, k2 = jax.random.split(fresh_key)
         p = nets.init_params(k1, [32, 32, 16])
         X = data.sphere(k2, 48, 32).astype(jnp.float64)
@@ -269,7 +258,7 @@ def test_flow_path_length_and_path_recorder_agree(fresh_key):
     """
     # last layer 32 wide: with 8 units the flow sometimes walks into a region where all of
     # them are off, f ≡ 0 and ∇f = 0 (reported as ZERO_DIRECTION, not as a flip)
-    with x64():
+    with runtime.float64():
         k1, k2 = jax.random.split(fresh_key)
         p = nets.init_params(k1, [64, 32, 32])
         X = data.sphere(k2, 8, 64).astype(jnp.float64)
@@ -395,7 +384,7 @@ def test_gradient_ray_flip_is_the_ray_search_along_the_gradient(fresh_key):
 def test_deepfool_first_layer_chart_matches_the_input_space_iteration(fresh_key):
     """DeepFool carried in first-layer coordinates (h₁ ≤ d) takes the same steps as the
     plain iteration x_{k+1} = x₀ + (1 + o) Σ r_k in input space (float64)."""
-    with x64():
+    with runtime.float64():
         k1, k2 = jax.random.split(fresh_key)
         p = nets.init_params(k1, [40, 24, 8])
         p = jax.tree.map(lambda a: a.astype(jnp.float64), p)
@@ -416,7 +405,7 @@ def test_deepfool_first_layer_chart_matches_the_input_space_iteration(fresh_key)
         np.testing.assert_allclose(res.x_adv[done], x[done], rtol=1e-9, atol=1e-9)
 
 
-def test_push_outwards_moves_unconfirmed_crossings_until_the_network_agrees(fresh_key):
+def test_push_outwards_moves_unconfirmed_crossings_until_the_network_agrees(fresh_key, linear_net):
     """The fallback of the ray search and the flow: a row whose end point is not across in
     input space moves outwards in doubling steps, never past its budget; others stay."""
     from mini_adv.attacks._search import _push_outwards
@@ -478,7 +467,7 @@ def test_bfloat16_inputs_are_computed_in_the_weights_precision(attack):
 @pytest.mark.parametrize("attack", sorted(PUBLIC))
 def test_float64_weights_accept_float32_inputs_under_x64(attack):
     X32 = data.sphere(jax.random.key(1), 8, 16)
-    with x64():
+    with runtime.float64():
         p = nets.init_params(jax.random.key(0), [16, 32, 8])
         p = jax.tree.map(lambda a: a.astype(jnp.float64), p)
         res = PUBLIC[attack](p, X32)
@@ -592,7 +581,7 @@ def test_flow_ends_on_the_last_segment_of_the_recorded_path(widths, seed):
     """gradient_flow (carried in its chart) and gradient_flow_path (in input space) take the
     same Euler steps: same crossing step k, and x_adv on the segment [x_{k−1}, x_k] at the
     reported path length, to float64 rounding."""
-    with x64():
+    with runtime.float64():
         k1, k2 = jax.random.split(jax.random.key(seed))
         p = nets.init_params(k1, widths)
         X = data.sphere(k2, 8, widths[0]).astype(jnp.float64)

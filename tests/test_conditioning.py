@@ -3,10 +3,6 @@ package's Gauss–Hermite rule (mini_adv.quadrature) and chapter 4's figures."""
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot is imported anywhere: figures without a display
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -377,16 +373,8 @@ def test_bad_input_raises(call, msg):
 # --- figures -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def plt():
-    """pyplot, with every figure closed afterwards (also when the test fails)."""
-    import matplotlib.pyplot as pyplot
-
-    yield pyplot
-    pyplot.close("all")
-
-
-def test_figures_draw_the_samples_they_are_given(plt):
+def test_figures_draw_the_samples_they_are_given(agg_pyplot):
+    plt = agg_pyplot
     p, X = conditioning.draw_networks(jax.random.key(1), [16, 16], n_networks=8, n_inputs=4)
     results = {a: conditioning.one_step_samples(p.replace(activation=a), X, [0.5, 1.0, 2.0])
                for a in ("relu", "tanh")}

@@ -49,18 +49,6 @@ def test_science_modules_do_not_import_matplotlib():
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-@pytest.fixture
-def agg_figure():
-    """A fresh figure on the non-interactive Agg canvas (no pyplot state), closed after the test."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    FigureCanvasAgg(fig)
-    yield fig
-    fig.clf()
-
-
 def _legend_texts(ax):
     return [t.get_text() for t in ax.get_legend().get_texts()]
 

@@ -21,17 +21,10 @@ def flow_one(p, X):
     return attacks.gradient_flow_kernel(p, X, jnp.asarray(2.0 * np.sqrt(X.shape[-1]), X.dtype))
 
 
-def stack(key, N=5, n=12, widths=(24, 12, 6)):
-    k1, k2 = jax.random.split(key)
-    p = nets.init_params(k1, list(widths), n=N)
-    X = data.sphere_batches(k2, N, n, widths[0])
-    return p, X
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("kernel", [deepfool_one, flow_one])
 @pytest.mark.parametrize("strategy", ["vmap", "loop", "auto"])
-def test_every_strategy_returns_each_networks_own_result(kernel, strategy, seed):
+def test_every_strategy_returns_each_networks_own_result(kernel, strategy, seed, stack):
     """out[i] = kernel(params[i], X[i]): the same flips and the same perturbations as calling
     the kernel network by network. Only rounding may differ between a batched and a single
     product (on a 2-core CPU, 20 seeds gave bitwise-identical results for both kernels and
@@ -66,7 +59,7 @@ def test_auto_is_the_size_rule_with_the_kernels_threshold():
 
 
 @pytest.mark.parametrize("threshold", [0.0, math.inf])
-def test_auto_runs_the_chosen_strategy_and_gives_the_same_numbers_every_time(threshold):
+def test_auto_runs_the_chosen_strategy_and_gives_the_same_numbers_every_time(threshold, stack):
     """auto is deterministic: it returns exactly what the strategy it picks returns, call
     after call (the same key gives the same numbers, as the book needs)."""
     p, X = stack(jax.random.key(3), N=4, n=6, widths=(24, 12, 6))
@@ -79,7 +72,7 @@ def test_auto_runs_the_chosen_strategy_and_gives_the_same_numbers_every_time(thr
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_bad_calls_raise():
+def test_bad_calls_raise(stack):
     p, X = stack(jax.random.key(0), N=3)
     with pytest.raises(ValueError, match="unknown strategy"):
         parallel.map_networks(deepfool_one, p, X, strategy="pmap")
@@ -101,7 +94,7 @@ def budget_one(p, X, budget):
     return attacks.gradient_flow_kernel(p, X, budget)
 
 
-def test_arguments_need_one_slice_per_network_and_say_so():
+def test_arguments_need_one_slice_per_network_and_say_so(stack):
     p, X = stack(jax.random.key(0), N=3, n=4)
     with pytest.raises(ValueError, match=r"argument 1 is \(or holds\) a scalar.*jnp\.full\(\(N,\), value\)"):
         parallel.map_networks(budget_one, p, X, jnp.asarray(5.0))
@@ -117,7 +110,7 @@ def test_arguments_need_one_slice_per_network_and_say_so():
         parallel.map_networks(deepfool_one, p.replace(readout=p.readout.at[2, 0].set(jnp.nan)), X)
 
 
-def test_compiled_strategies_are_cached_per_kernel_and_can_be_dropped(monkeypatch):
+def test_compiled_strategies_are_cached_per_kernel_and_can_be_dropped(monkeypatch, stack):
     """Same kernel object and shapes: nothing compiles again, until the cache is cleared or the
     entry is pushed out by MAX_CACHED_RUNNERS newer ones."""
     from mini_adv import runtime

@@ -21,12 +21,11 @@ def test_linear_predictions_match_monte_carlo(fresh_key):
     assert rays.linear_flip_probability(1.0) == pytest.approx(0.25)
 
 
-def test_linear_model_flip_statistics_at_finite_d(fresh_key):
+def test_linear_model_flip_statistics_at_finite_d(fresh_key, linear_net):
     """The ray experiment on an exactly linear network reproduces the closed forms."""
     d = 256
     k1, k2, k3 = jax.random.split(fresh_key, 3)
-    w = jax.random.normal(k1, (d, 1))
-    p = nets.MLPParams(kernels=(w,), readout=jnp.ones(1), activation="identity")
+    p = linear_net(k1, d)
     X = data.sphere(k2, 4000, d)
     U = data.sphere(k3, 4000, d, radius=1.0)
     res = rays.ray_flip_kernel(p, X, U, jnp.asarray(2.0 * math.sqrt(d)))
