@@ -254,3 +254,26 @@ def test_boxes_in_a_markdown_page_are_read_too(tmp_path):
     boxes = boxes_in(page)
     assert [(b.cell, b.line, b.kind) for b in boxes] == [(None, 3, "theorem"), (None, 6, "lemma")]
     assert len(problems(boxes)) == 1 and "page.md, line 3" in problems(boxes)[0]
+
+
+def test_the_badge_transform_wraps_only_a_trailing_tag():
+    """book/_ext/provenance_badges.py turns the tag that ends a title into a badge node (the build
+    itself is tested by test_book.py's full build)."""
+    import importlib.util
+
+    from docutils import nodes
+
+    spec = importlib.util.spec_from_file_location("provenance_badges", BOOK / "_ext" / "provenance_badges.py")
+    badges = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(badges)
+
+    title = nodes.title("", "", nodes.Text(" (Daniely & Shacham, "), nodes.emphasis("", "informal"),
+                        nodes.Text(" ["), nodes.Text("paper"), nodes.Text("])"))
+    assert badges.badge_title(title) == "paper"
+    badge = title[-2]
+    assert isinstance(badge, nodes.inline) and badge["classes"] == ["provenance", "provenance-paper"]
+    assert badge.astext() == "paper" and title.astext() == " (Daniely & Shacham, informal paper)"
+    for text in (" (Untagged)", " (A [paper] result, informal)", " (Tagged [Paper])"):
+        title = nodes.title("", "", nodes.Text(text))
+        assert badges.badge_title(title) is None and title.astext() == text
+

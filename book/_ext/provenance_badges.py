@@ -23,37 +23,39 @@ _TRAILING_TAG = re.compile(r"^(?P<before>.*?)\s*\[(?P<tag>" + "|".join(TAGS) + r
 STATIC = pathlib.Path(__file__).resolve().parent.parent / "_static"
 
 
+def badge_title(title: nodes.title) -> str | None:
+    """Wrap the provenance tag that ends ``title`` in a badge node, in place; return the tag, or None."""
+    texts = list(title.findall(nodes.Text))
+    if not texts:
+        return None
+    # The parser may split "... [paper])" into several adjacent Text nodes: join the run of Text
+    # siblings that ends with the title's last Text node.
+    last = texts[-1]
+    parent = last.parent
+    end = parent.index(last)
+    start = end
+    while start > 0 and isinstance(parent[start - 1], nodes.Text):
+        start -= 1
+    m = _TRAILING_TAG.match("".join(str(t) for t in parent.children[start:end + 1]))
+    if m is None:
+        return None
+    tag = m["tag"]
+    badge = nodes.inline(tag, tag, classes=["provenance", f"provenance-{tag}"])
+    new = [nodes.Text(m["before"] + " "), badge] + ([nodes.Text(m["after"])] if m["after"] else [])
+    for node in parent.children[start:end + 1]:
+        parent.remove(node)
+    for offset, node in enumerate(new):
+        parent.insert(start + offset, node)
+    return tag
+
+
 class ProvenanceBadges(SphinxPostTransform):
     default_priority = 900
 
     def run(self, **kwargs) -> None:
         for box in self.document.findall(nodes.Admonition):
-            if type(box).__name__ not in TAGGED_NODES or not box.children:
-                continue
-            title = box.children[0]
-            if not isinstance(title, nodes.title):
-                continue
-            texts = list(title.findall(nodes.Text))
-            if not texts:
-                continue
-            # The parser may split "... [paper])" into several adjacent Text nodes: join the run
-            # of Text siblings that ends with the title's last Text node.
-            last = texts[-1]
-            parent = last.parent
-            end = parent.index(last)
-            start = end
-            while start > 0 and isinstance(parent[start - 1], nodes.Text):
-                start -= 1
-            m = _TRAILING_TAG.match("".join(str(t) for t in parent.children[start:end + 1]))
-            if m is None:
-                continue
-            tag = m["tag"]
-            badge = nodes.inline(tag, tag, classes=["provenance", f"provenance-{tag}"])
-            new = [nodes.Text(m["before"] + " "), badge] + ([nodes.Text(m["after"])] if m["after"] else [])
-            for node in parent.children[start:end + 1]:
-                parent.remove(node)
-            for offset, node in enumerate(new):
-                parent.insert(start + offset, node)
+            if type(box).__name__ in TAGGED_NODES and box.children and isinstance(box[0], nodes.title):
+                badge_title(box[0])
 
 
 def _static_path(app) -> None:
