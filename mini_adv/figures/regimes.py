@@ -60,8 +60,8 @@ def plot_regimes(fig: Any, exps: Sequence[Experiment] | None = None, *,
                  preset: str = "cpu") -> tuple[Any, Any]:
     """Draw the regime map on ``fig`` and return its two axes (random, trained).
 
-    Experiments whose points coincide with an earlier one's are drawn 12 % higher per
-    repetition (a visual offset only), so that no marker hides another.
+    An experiment with a point on top of an earlier experiment's is drawn 12 % higher (again
+    if needed; a visual offset only), so that no marker hides another.
 
     Args:
         fig: an empty matplotlib figure.
@@ -98,7 +98,7 @@ def plot_regimes(fig: Any, exps: Sequence[Experiment] | None = None, *,
     ax_r.plot(grid, grid ** -0.25, "--", color=PALETTE["theory"], lw=1)
     ax_r.plot(grid, 1.0 / grid, "--", color=PALETTE["muted"], lw=1)
     kw = dict(fontsize=7.5, va="center")
-    ax_r.text(10, 2.6, "Bubeck et al.: two layers, overcomplete (ReLU, $h_1 \\geq d$)\n"
+    ax_r.text(2.2e3, 2.6, "Bubeck et al.: two layers, overcomplete (ReLU, $h_1 \\geq d$)\n"
               "Montanari & Wu: two layers, any growing width", **kw)
     ax_r.text(10, 0.012, "Bartlett et al.: constant depth,\nevery width a power of $d$", **kw)
     ax_r.text(3e3, 0.06, "Daniely & Shacham:\nthe ratio must fall\nto 0, e.g. $d^{-1/4}$",
@@ -123,14 +123,18 @@ def plot_regimes(fig: Any, exps: Sequence[Experiment] | None = None, *,
              xlabel="input dimension $d$",
              ylabel="training points $n$ (clusters $k$)", title="(b) Trained weights")
 
-    handles, seen = [], {}
+    handles, drawn = [], set()
     for i, e in enumerate(exps):
         ax = ax_t if e.weights == "trained" else ax_r
         x, y = _points(e, preset)
-        # experiments at the same ratios are spread by 12 % steps so none hides another
-        group = (e.weights, tuple(np.round(np.log(y), 3)))
-        seen[group] = seen.get(group, -1) + 1
-        y = y * 1.12 ** seen[group]
+        # a point on top of an earlier one moves up in 12 % steps, so none hides another
+        for shift in range(len(exps)):
+            keys = {(e.weights, round(math.log(a), 2), round(math.log(b) + shift * math.log(1.12), 2))
+                    for a, b in zip(x, y)}
+            if not keys & drawn:
+                break
+        drawn |= keys
+        y = y * 1.12 ** shift
         theorem = bool(_THEOREMS & set(covering(e)))
         colour = CYCLE[i % len(CYCLE)]
         art = ax.scatter(x, y, s=34, marker=MARKERS[e.chapter], edgecolors=colour,
