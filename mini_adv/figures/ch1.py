@@ -126,7 +126,7 @@ def plot_sweep(fig: Any, out: RaySweep) -> None:
     ax2.axhline(linear_flip_probability(kappa), ls="--", color=PALETTE["theory"],
                 label=rf"linear model: $\arctan({kappa:g})/\pi$")
     ax2.set(xlabel="input dimension $d$", ylabel=rf"fraction flipped within ${kappa:g}\|x\|$",
-            ylim=(0, 1.05), title="(b) how often a ray flips at all")
+            ylim=(0, 1.05), title=rf"(b) how often a ray flips within ${kappa:g}\|x\|$")
     ax3.errorbar(d, out.grad_rel_sqrt_d, yerr=2 * out.grad_rel_sqrt_d_se, fmt="o-",
                  color=PALETTE["gradient"], capsize=3, label="measured (±2 s.e. over networks)")
     ax3.axhline(math.sqrt(2 / math.pi), ls="--", color=PALETTE["theory"],
