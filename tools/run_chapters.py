@@ -4,7 +4,7 @@
                                  [book/ch1_linear_picture.ipynb ...]
 
 ``make test`` runs it with the Python of ``.venv-colab`` (Colab's versions): each chapter
-(default: every ``book/ch*.ipynb``, in order) is executed by nbclient in a fresh kernel of
+(default: every notebook of ``_toc.yml``, in its order) is executed by nbclient in a fresh kernel of
 *this* interpreter, with the working directory ``book/`` (so ``import mini_adv`` finds the
 installed package, as in Colab, not the repository's folder), ``MINI_ADV_STATIC=1``, and at
 most ``--timeout`` seconds per cell. The first cell that raises stops the run: its chapter,
@@ -37,8 +37,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def chapters() -> list[pathlib.Path]:
-    """Every chapter notebook ``book/ch*.ipynb``, in file-name order (ch1 … ch5)."""
-    return sorted(BOOK.glob("ch*.ipynb"))
+    """Every notebook of the book's table of contents (``_toc.yml``), in its order: the
+    chapters and the closing chapter. Read with a regular expression (``- file: book/name``),
+    so that the Colab environment needs no YAML parser."""
+    toc = (BOOK.parent / "_toc.yml").read_text()
+    names = re.findall(r"^\s*-?\s*file:\s*(\S+)\s*$", toc, flags=re.M)
+    found = [BOOK.parent / f"{name}.ipynb" for name in names]
+    return [path for path in found if path.exists()]
 
 
 def pins(requirements: pathlib.Path) -> dict[str, str]:
@@ -137,7 +142,7 @@ def run_chapter(path: pathlib.Path, kernel_name: str, timeout: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("notebooks", nargs="*", type=pathlib.Path, help="default: every book/ch*.ipynb")
+    ap.add_argument("notebooks", nargs="*", type=pathlib.Path, help="default: every notebook of _toc.yml")
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds per cell (default 300; a chapter should take 90 s in all)")
     ap.add_argument("--requirements", type=pathlib.Path,
