@@ -213,6 +213,26 @@ def test_check_params_rejects_non_finite_weights(leaf, bad):
         validation.check_params(p)
 
 
+@pytest.mark.parametrize("on_host", [True, False])
+def test_finiteness_is_read_on_the_host_or_by_one_compiled_reduction(monkeypatch, on_host):
+    """Host arrays are read by NumPy; arrays on an accelerator by the compiled reduction. The
+    test forces each branch (this CPU has no accelerator) and checks both give one verdict."""
+    monkeypatch.setattr(validation, "_on_host", lambda a: on_host)
+    p = net(bias=True)
+    assert validation.check_params(p) is not None
+    with pytest.raises(ValueError, match="the weights of net contain NaN or inf"):
+        validation.check_params(p.replace(readout=p.readout.at[0].set(np.nan)))
+    X = jnp.ones((3, D))
+    assert validation.check_batch(p, X).shape == (3, D)
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        validation.check_batch(p, X.at[2, 1].set(np.inf))
+
+
+def test_on_host_tells_numpy_and_cpu_arrays_from_tracers():
+    assert validation._on_host(np.ones(3)) and validation._on_host(jnp.ones(3))
+    assert jax.jit(lambda a: jnp.asarray(validation._on_host(a)))(jnp.ones(3)) == False  # noqa: E712
+
+
 def test_check_params_rejects_low_precision_integer_and_mixed_weights():
     p = net()
     bf16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), p)
