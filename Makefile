@@ -110,7 +110,7 @@ test: $(VENV)/.installed colab-package chromium
 	@echo "== unit tests again with Colab's versions ($$($(COLAB_VENV)/bin/python -V); tests/requirements-colab.txt)"
 	@$(call timed,unit tests (Colab's versions),MINI_ADV_JAX_CACHE=off $(COLAB_VENV)/bin/python -m pytest -ra $(COLAB_UNIT))
 	@echo "== every chapter executed with Colab's versions (tools/run_chapters.py)"
-	@$(call timed,chapters (Colab's versions),$(COLAB_VENV)/bin/python tools/run_chapters.py --requirements tests/requirements-colab.txt)
+	@$(call timed,chapters (Colab's versions),$(COLAB_VENV)/bin/python tools/run_chapters.py --requirements tests/requirements-colab.txt --jobs $(TEST_WORKERS))
 	@echo "== make test passed in $$(( $$(date +%s) - $(TEST_START) )) s"
 
 # Fresh OS-random seeds for every test that uses fresh_key (marker "stats"), SOAK_REPEAT

@@ -1,6 +1,6 @@
 """Execute every chapter notebook as a reader's kernel would, with no cache, and time each one.
 
-    python tools/run_chapters.py [--requirements tests/requirements-colab.txt] [--timeout 300]
+    python tools/run_chapters.py [--requirements tests/requirements-colab.txt] [--timeout 300] [--jobs 2]
                                  [book/ch1_linear_picture.ipynb ...]
 
 ``make test`` runs it with the Python of ``.venv-colab`` (Colab's versions): each chapter
@@ -22,6 +22,7 @@ Colab's jax cannot pass unnoticed.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -145,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("notebooks", nargs="*", type=pathlib.Path, help="default: every notebook of _toc.yml")
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds per cell (default 300; a chapter should take 90 s in all)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks executed at a time, each in its own kernel (default 1; XLA "
+                         "compiles on one core, so 2 keep a 2-core machine busy)")
     ap.add_argument("--requirements", type=pathlib.Path,
                     help="check first that this interpreter has the exact pins of this file")
     args = ap.parse_args(argv)
@@ -175,14 +179,21 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(sandbox_env(pathlib.Path(tmp)))
         kernel = install_kernelspec(pathlib.Path(os.environ["JUPYTER_DATA_DIR"]))
         times = {}
-        for path in notebooks:
-            try:
-                times[path.name] = run_chapter(path, kernel, args.timeout)
-            except ChapterError as err:
-                print(f"FAILED {err}", file=sys.stderr)
-                return 1
-            print(f"{path.name:<36} {times[path.name]:6.1f} s", flush=True)
-    print(f"{'all ' + str(len(times)) + ' chapters':<36} {sum(times.values()):6.1f} s")
+        with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs)) as pool:
+            runs = {pool.submit(run_chapter, path, kernel, args.timeout): path for path in notebooks}
+            for run in concurrent.futures.as_completed(runs):
+                path = runs[run]
+                try:
+                    times[path.name] = run.result()
+                except ChapterError as err:
+                    print(f"FAILED {err}", file=sys.stderr)
+                    for other in runs:
+                        other.cancel()
+                    return 1
+                print(f"{path.name:<36} {times[path.name]:6.1f} s", flush=True)
+    print(f"{'all ' + str(len(times)) + ' chapters':<36} {sum(times.values()):6.1f} s"
+          + (f" ({args.jobs} at a time: each chapter's time includes the others' load)"
+             if args.jobs > 1 else ""))
     return 0
 
 
