@@ -6,6 +6,7 @@ import fnmatch
 import json
 import pathlib
 import re
+import subprocess
 import sys
 import tomllib
 
@@ -270,3 +271,23 @@ def test_student_edition_has_no_solution_text(public_site, student_site):
     assert len(only_in_solutions) >= 10, f"too few solution-only search terms: {only_in_solutions}"
     assert not only_in_solutions & set(stu_terms), sorted(only_in_solutions & set(stu_terms))
     assert "book/instructor" not in stu_docs
+
+
+def test_the_chapter_runner_stops_at_a_failing_cell_and_names_it(tmp_path):
+    """Two notebooks at a time (``--jobs 2``): the one whose cell raises fails the run with its
+    name and cell number; exit status 1."""
+    def notebook(name, source):
+        nb = {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                         "source": [source]}],
+              "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                          "language": "python"}},
+              "nbformat": 4, "nbformat_minor": 5}
+        path = tmp_path / name
+        path.write_text(json.dumps(nb))
+        return str(path)
+
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "run_chapters.py"), "--jobs", "2",
+                           notebook("good.ipynb", "x = 1"), notebook("bad.ipynb", "1 / 0")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAILED bad.ipynb: cell 0 failed" in proc.stderr and "ZeroDivisionError" in proc.stderr
