@@ -1,7 +1,8 @@
 """Chapter 5's figures: flip distances of trained networks, their scaling in n, margins.
 
 Each function takes results of :mod:`mini_adv.margin` (:class:`~mini_adv.margin.SweepPoint`,
-:class:`~mini_adv.margin.FlipProfiles`, :class:`~mini_adv.margin.TrainHistory`) and draws on
+:class:`~mini_adv.margin.RegimeResult`, :class:`~mini_adv.margin.FlipProfiles`,
+:class:`~mini_adv.margin.TrainHistory`) and draws on
 given matplotlib axes or a figure.
 """
 
@@ -13,8 +14,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mini_adv.figures.style import CYCLE, PALETTE, power_law_axes
-from mini_adv.margin import (FlipProfiles, FlipScalingFit, SweepPoint, TrainHistory,
-                             fit_flip_scaling)
+from mini_adv.margin import (FlipProfiles, FlipScalingFit, RegimeResult, SweepPoint,
+                             TrainHistory, fit_flip_scaling)
 
 
 def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
@@ -55,6 +56,39 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
                    fit_label=fr"fit along $\hat u$: ${fit.C:.2f}\,n^{{{fit.slope:.3f}}}$",
                    y_ticks=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0])
     return fit
+
+
+def plot_regime_bounds(ax: Any, result: RegimeResult) -> None:
+    """Inside the regime n·μ(X) ≤ 1/3: an upper bound for the trained net, a lower bound for N_rob.
+
+    For every n of a :func:`mini_adv.margin.regime_experiment` and every training point of
+    the fitted data sets, relative to ‖x‖: the trained network's first flip along −y_i û
+    (▼, an *upper* bound on its minimal adversarial distance) and the certified radius of
+    the robust network (▲, a *lower* bound on its own), drawn side by side with a small
+    offset in n; the prediction 1/√n (dashed) and 1/2 (dotted). Where every ▼ lies below
+    every ▲, the trained network is provably less robust than N_rob at every point.
+    """
+    ns = np.array(result.ns, float)
+    up_all, lo_all = [], []
+    for p in result.points:
+        ok = p.accuracy >= 1.0
+        up_all.append((p.trained.universal / p.trained.norms)[ok].ravel())
+        lo_all.append((p.robust_radius / p.trained.norms)[ok].ravel())
+    for vals, shift, marker, color, label in [
+            (up_all, 0.97, "v", PALETTE["gradient"],
+             r"trained net: flip along $-y_i\hat u$ (upper bound on its minimal distance)"),
+            (lo_all, 1.03, "^", PALETTE["random"],
+             "robust net: certified radius (lower bound on its minimal distance)")]:
+        xs = np.concatenate([np.full(v.size, n * shift) for n, v in zip(ns, vals)])
+        ax.scatter(xs, np.concatenate(vals), marker=marker, s=28, color=color, alpha=0.7,
+                   label=label)
+    grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
+    ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
+            label=r"prediction $1/\sqrt{n}$ (symmetric KKT net)")
+    ax.plot(grid, np.full_like(grid, 0.5), ":", color=PALETTE["theory"],
+            label=r"$1/2$ (robust net, orthogonal data)")
+    ax.set(xlabel="number of training points $n$", ylabel=r"distance $/\ \|x\|$")
+    power_law_axes(ax, ns, y_ticks=[0.1, 0.2, 0.3, 0.5, 0.7, 1.0])
 
 
 def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
