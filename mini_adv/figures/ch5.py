@@ -20,8 +20,11 @@ from mini_adv.margin import (FlipProfiles, FlipScalingFit, RegimeResult, SweepPo
 
 def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
     """Log-log plot of dist/‖x‖ against n: trained network along û and along ∇N (medians and
-    quartiles), the robust network's certified radius, the fit and the prediction 1/√n
-    (dashed). Returns the fit along û (:func:`mini_adv.margin.fit_flip_scaling`)."""
+    quartiles of the points pooled over the data sets), the robust network's certified radius,
+    the fit and the prediction 1/√n (dashed). The trained network's flips are upper bounds on
+    its minimal adversarial distance, the certified radius a lower bound on the robust
+    network's; the legend says so. Returns the fit along û
+    (:func:`mini_adv.margin.fit_flip_scaling`)."""
     ns = np.array([p.n for p in sweep], float)
 
     def stats(get):
@@ -34,17 +37,17 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
         return arr[p.accuracy >= 1.0]
 
     series = [
-        ("trained net, along $-y_i\\hat u$", PALETTE["gradient"], "o",
+        ("trained net, flip along $-y_i\\hat u$ (upper bound)", PALETTE["gradient"], "o",
          lambda p: fitted(p, p.trained.universal / p.trained.norms)),
-        ("trained net, along the gradient", PALETTE["accent"], "s",
+        ("trained net, flip along the gradient (upper bound)", PALETTE["accent"], "s",
          lambda p: fitted(p, p.trained.gradient / p.trained.norms)),
-        ("robust net, certified radius", PALETTE["random"], "^",
+        ("robust net, certified radius (lower bound)", PALETTE["random"], "^",
          lambda p: p.robust_radius / p.trained.norms),
     ]
     for label, color, marker, get in series:
         med, lo, hi = stats(get)
         ax.errorbar(ns, med, yerr=[med - lo, hi - med], fmt=marker, color=color, capsize=3,
-                    label=label + " (median, quartiles)")
+                    label=label + ": median, pooled quartiles")
     fit = fit_flip_scaling(sweep)
     grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
     ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
@@ -88,7 +91,7 @@ def plot_regime_bounds(ax: Any, result: RegimeResult) -> None:
     ax.plot(grid, np.full_like(grid, 0.5), ":", color=PALETTE["theory"],
             label=r"$1/2$ (robust net, orthogonal data)")
     ax.set(xlabel="number of training points $n$", ylabel=r"distance $/\ \|x\|$")
-    power_law_axes(ax, ns, y_ticks=[0.1, 0.2, 0.3, 0.5, 0.7, 1.0])
+    power_law_axes(ax, ns, y_ticks=[0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
 
 
 def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
@@ -102,10 +105,10 @@ def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
     ok = point.accuracy >= 1.0
     t = point.trained
     rel = lambda a: np.sort((a / t.norms)[ok].ravel())  # noqa: E731
-    curves = [(rel(t.universal), PALETTE["gradient"], r"trained, along $-y_i\hat u$"),
-              (rel(t.gradient), PALETTE["accent"], "trained, along the gradient"),
+    curves = [(rel(t.universal), PALETTE["gradient"], r"trained, along $-y_i\hat u$ (upper bound)"),
+              (rel(t.gradient), PALETTE["accent"], "trained, along the gradient (upper bound)"),
               (np.sort((point.robust_radius / t.norms).ravel()), PALETTE["random"],
-               "robust net, certified radius")]
+               "robust net, certified radius (lower bound)")]
     ax1, ax2 = fig.subplots(1, 2)
     for vals, color, label in curves:
         ax1.plot(np.linspace(0, 1, vals.size), vals, "-", color=color, lw=2, label=label)
