@@ -143,6 +143,53 @@ def test_flip_distance_scales_like_norm_over_root_n(fresh_key, plt):
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), want)
 
 
+def test_inside_the_regime_the_trained_upper_bound_is_below_the_robust_lower_bound(fresh_key,
+                                                                                  plt):
+    """The chapter's in-regime experiment at its CPU preset (d = 2·10⁴, n = 4 and 10, two data
+    sets, width 32, 500 NGD steps): n·μ(X) ≤ 1/3 everywhere, flips along −y û at ‖x‖/√n,
+    certified radii just below ‖x‖/2; at n = 4 the two bounds coincide (√n/2 = 1), at n = 10
+    the trained network's upper bound is below the robust one's lower bound at every point."""
+    r = margin.regime_experiment(fresh_key, 20_000, [4, 10], n_datasets=2, width=32, steps=500)
+    s4, s10 = r.summary()
+    print(s4, s10)
+    # Over 96 seeds (jax.random.key(0..95), these sizes), mean ± s.d. [min, max]; bands about
+    # 5 s.d. from the mean (one-sided where the quantity is bounded).
+    # max n·μ(X): n = 4: 0.057 ± 0.015 [0.024, 0.104]; n = 10: 0.193 ± 0.032 [0.133, 0.284]
+    # (a union bound puts P(n·μ > 1/3) at n = 10 near 1e-4)
+    assert s4["inside"] and s10["inside"] and r.threshold == pytest.approx(1 / 3)
+    # every data set fitted in all 96 seeds (width 32: a point with no unit of its class active
+    # at the start, which stays dead, has probability about (3/4)^32 per point)
+    assert s4["fitted"] >= 0.5 and s10["fitted"] >= 0.5
+    # √n·median flip/‖x‖: n = 4: 1.001 ± 0.004 [0.991, 1.011]; n = 10: 1.040 ± 0.029 [1.006, 1.127]
+    assert 0.98 < s4["sqrt_n_upper_median"] < 1.03, s4
+    assert 0.95 < s10["sqrt_n_upper_median"] < 1.2, s10
+    # median certified radius/‖x‖: 0.496 ± 0.003 and 0.492 ± 0.002; smallest 0.478 / 0.472
+    for s in (s4, s10):
+        assert 0.47 < s["lower_median"] <= 0.5 and s["lower_min"] > 0.45, s
+    # the ratio of the medians: n = 4: 0.991 ± 0.005 [0.978, 1.001] (no contrast, √n/2 = 1);
+    # n = 10: 1.498 ± 0.041 [1.381, 1.554], a little below √10/2 = 1.58
+    assert 0.96 < s4["ratio"] < 1.02, s4
+    assert 1.28 < s10["ratio"] < 1.7, s10
+    # points where upper < lower at n = 10: 1.0 in all 96 seeds (largest flip/‖x‖
+    # 0.410 ± 0.031, max 0.475, against radii ≥ 0.472); at least 90 % here
+    assert s10["ordered"] >= 0.9, s10
+    # the figure draws exactly these points: ▼ the upper bounds, ▲ the lower bounds
+    fig, ax = plt.subplots()
+    figures.ch5.plot_regime_bounds(ax, r)
+    up, lo = ax.collections[:2]
+    p = r.points[1]
+    ok = p.accuracy >= 1.0
+    np.testing.assert_allclose(np.sort(up.get_offsets()[-ok.sum() * p.n:, 1]),
+                               np.sort((p.trained.universal / p.trained.norms)[ok].ravel()),
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.sort(lo.get_offsets()[-ok.sum() * p.n:, 1]),
+                               np.sort((p.robust_radius / p.trained.norms)[ok].ravel()),
+                               rtol=1e-6)
+    labels = [t.get_text() for t in ax.legend().get_texts()]
+    assert any("upper bound" in t for t in labels) and any("lower bound" in t for t in labels)
+    assert any(line.get_linestyle() == "--" for line in ax.get_lines())  # the prediction
+
+
 def test_robust_certificate_holds_along_every_ray(fresh_key):
     k_data, k_dir = jax.random.split(fresh_key)
     X, y = data.nearly_orthogonal(k_data, 40, 1000)
@@ -412,6 +459,17 @@ KEY = jax.random.key(0)
     (lambda: margin.flip_distances(_net(), X4, jnp.array([1.0, -1.0, 2.0])), "±1"),
     (lambda: margin.sweep_n(KEY, 16, [], n_datasets=2, width=2, steps=5), "empty"),
     (lambda: margin.sweep_n(KEY, 16, [4], n_datasets=2, width=2, steps=5, loss="hinge"), "loss"),
+    (lambda: margin.regime_experiment(KEY, 500, [20], n_datasets=2, width=2, steps=5),
+     "outside the regime"),
+    (lambda: margin.regime_experiment(KEY, 10_000, [4], n_datasets=2, width=2, steps=5,
+                                      threshold=0.0), "threshold"),
+    (lambda: margin.regime_experiment(KEY, 10_000, [4], n_datasets=2, width=2, steps=5,
+                                      threshold=2.0), "threshold"),
+    (lambda: margin.regime_experiment(KEY, 10_000, [1], n_datasets=2, width=2, steps=5), "n ≥ 2"),
+    (lambda: margin.regime_experiment(KEY, 10_000, [], n_datasets=2, width=2, steps=5), "empty"),
+    (lambda: margin.regime_experiment(0, 10_000, [4], n_datasets=2, width=2, steps=5), "PRNG key"),
+    (lambda: margin.regime_experiment(KEY, 10_000, [4], n_datasets=0, width=2, steps=5),
+     "n_datasets"),
     (lambda: margin.fit_flip_scaling([], which="sideways"), "which"),
     (lambda: margin.flip_profiles(KEY, _net(), X4, Y3, points=0), "points"),
     (lambda: TwoLayerNet(4, 0, rngs=nnx.Rngs(0)), "width"),

@@ -1,7 +1,8 @@
 """Chapter 5's figures: flip distances of trained networks, their scaling in n, margins.
 
 Each function takes results of :mod:`mini_adv.margin` (:class:`~mini_adv.margin.SweepPoint`,
-:class:`~mini_adv.margin.FlipProfiles`, :class:`~mini_adv.margin.TrainHistory`) and draws on
+:class:`~mini_adv.margin.RegimeResult`, :class:`~mini_adv.margin.FlipProfiles`,
+:class:`~mini_adv.margin.TrainHistory`) and draws on
 given matplotlib axes or a figure.
 """
 
@@ -13,14 +14,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mini_adv.figures.style import CYCLE, PALETTE, power_law_axes
-from mini_adv.margin import (FlipProfiles, FlipScalingFit, SweepPoint, TrainHistory,
-                             fit_flip_scaling)
+from mini_adv.margin import (FlipProfiles, FlipScalingFit, RegimeResult, SweepPoint,
+                             TrainHistory, fit_flip_scaling)
 
 
 def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
     """Log-log plot of dist/‖x‖ against n: trained network along û and along ∇N (medians and
-    quartiles), the robust network's certified radius, the fit and the prediction 1/√n
-    (dashed). Returns the fit along û (:func:`mini_adv.margin.fit_flip_scaling`)."""
+    quartiles of the points pooled over the data sets), the robust network's certified radius,
+    the fit and the prediction 1/√n (dashed). The trained network's flips are upper bounds on
+    its minimal adversarial distance, the certified radius a lower bound on the robust
+    network's; the legend says so. Returns the fit along û
+    (:func:`mini_adv.margin.fit_flip_scaling`)."""
     ns = np.array([p.n for p in sweep], float)
 
     def stats(get):
@@ -33,17 +37,17 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
         return arr[p.accuracy >= 1.0]
 
     series = [
-        ("trained net, along $-y_i\\hat u$", PALETTE["gradient"], "o",
+        ("trained net, flip along $-y_i\\hat u$ (upper bound)", PALETTE["gradient"], "o",
          lambda p: fitted(p, p.trained.universal / p.trained.norms)),
-        ("trained net, along the gradient", PALETTE["accent"], "s",
+        ("trained net, flip along the gradient (upper bound)", PALETTE["accent"], "s",
          lambda p: fitted(p, p.trained.gradient / p.trained.norms)),
-        ("robust net, certified radius", PALETTE["random"], "^",
+        ("robust net, certified radius (lower bound)", PALETTE["random"], "^",
          lambda p: p.robust_radius / p.trained.norms),
     ]
     for label, color, marker, get in series:
         med, lo, hi = stats(get)
         ax.errorbar(ns, med, yerr=[med - lo, hi - med], fmt=marker, color=color, capsize=3,
-                    label=label + " (median, quartiles)")
+                    label=label + ": median, pooled quartiles")
     fit = fit_flip_scaling(sweep)
     grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
     ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
@@ -57,6 +61,39 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
     return fit
 
 
+def plot_regime_bounds(ax: Any, result: RegimeResult) -> None:
+    """Inside the regime n·μ(X) ≤ 1/3: an upper bound for the trained net, a lower bound for N_rob.
+
+    For every n of a :func:`mini_adv.margin.regime_experiment` and every training point of
+    the fitted data sets, relative to ‖x‖: the trained network's first flip along −y_i û
+    (▼, an *upper* bound on its minimal adversarial distance) and the certified radius of
+    the robust network (▲, a *lower* bound on its own), drawn side by side with a small
+    offset in n; the prediction 1/√n (dashed) and 1/2 (dotted). Where every ▼ lies below
+    every ▲, the trained network is provably less robust than N_rob at every point.
+    """
+    ns = np.array(result.ns, float)
+    up_all, lo_all = [], []
+    for p in result.points:
+        ok = p.accuracy >= 1.0
+        up_all.append((p.trained.universal / p.trained.norms)[ok].ravel())
+        lo_all.append((p.robust_radius / p.trained.norms)[ok].ravel())
+    for vals, shift, marker, color, label in [
+            (up_all, 0.97, "v", PALETTE["gradient"],
+             r"trained net: flip along $-y_i\hat u$ (upper bound on its minimal distance)"),
+            (lo_all, 1.03, "^", PALETTE["random"],
+             "robust net: certified radius (lower bound on its minimal distance)")]:
+        xs = np.concatenate([np.full(v.size, n * shift) for n, v in zip(ns, vals)])
+        ax.scatter(xs, np.concatenate(vals), marker=marker, s=28, color=color, alpha=0.7,
+                   label=label)
+    grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
+    ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
+            label=r"prediction $1/\sqrt{n}$ (symmetric KKT net)")
+    ax.plot(grid, np.full_like(grid, 0.5), ":", color=PALETTE["theory"],
+            label=r"$1/2$ (robust net, orthogonal data)")
+    ax.set(xlabel="number of training points $n$", ylabel=r"distance $/\ \|x\|$")
+    power_law_axes(ax, ns, y_ticks=[0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
+
+
 def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
     """One frame of the chapter's slider: the flip distances of one :func:`sweep_n` entry.
 
@@ -68,10 +105,10 @@ def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
     ok = point.accuracy >= 1.0
     t = point.trained
     rel = lambda a: np.sort((a / t.norms)[ok].ravel())  # noqa: E731
-    curves = [(rel(t.universal), PALETTE["gradient"], r"trained, along $-y_i\hat u$"),
-              (rel(t.gradient), PALETTE["accent"], "trained, along the gradient"),
+    curves = [(rel(t.universal), PALETTE["gradient"], r"trained, along $-y_i\hat u$ (upper bound)"),
+              (rel(t.gradient), PALETTE["accent"], "trained, along the gradient (upper bound)"),
               (np.sort((point.robust_radius / t.norms).ravel()), PALETTE["random"],
-               "robust net, certified radius")]
+               "robust net, certified radius (lower bound)")]
     ax1, ax2 = fig.subplots(1, 2)
     for vals, color, label in curves:
         ax1.plot(np.linspace(0, 1, vals.size), vals, "-", color=color, lw=2, label=label)

@@ -70,8 +70,8 @@ def flip_distances(net: Network, X: Any, y: Any, *, max_distance: float | None =
 
     Both are first sign changes along a straight ray, measured by
     :func:`mini_adv.attacks.ray_flip_distance` (geometric bracketing, secant search, a
-    crossing beyond float rounding noise). Vardi, Yehudai & Shamir (2022): at a KKT point on nearly orthogonal
-    data, the first is O(‖x‖/√n); in the symmetric idealisation (balanced classes, exactly
+    crossing beyond float rounding noise). Our reading of Vardi, Yehudai & Shamir (2022): at
+    a KKT point on nearly orthogonal data, the first is O(‖x‖/√n); in the symmetric idealisation (balanced classes, exactly
     orthogonal points of equal norm, all on the margin) it is exactly ‖x‖/√n, while along
     the gradient N only reaches 0 at √2‖x‖/√n, without crossing (the gradient lowers the
     point's own class but does not switch on the other one); on real data it crosses a
@@ -268,6 +268,129 @@ def fit_flip_scaling(sweep: Sequence[SweepPoint], which: str = "universal") -> F
         raise ValueError(f"fit_flip_scaling needs sweep points at two or more distinct n; got {ns}")
     slope, C = fit_power_law(ns, med)
     return FlipScalingFit(slope=slope, C=C, which=which, ns=tuple(ns), medians=tuple(med))
+
+
+@dataclasses.dataclass(frozen=True)
+class RegimeResult:
+    """:func:`regime_experiment`: a :func:`sweep_n` inside the theorem's near-orthogonality.
+
+    Attributes:
+        points: one :class:`SweepPoint` per n (trained flips along −y_i û and along the
+            gradient, the robust network's certified radii, n·μ(X) of each data set).
+        threshold: the bound on n·μ(X) that defines the regime (default 1/3, i.e. c = 3 in
+            max_{i≠k} |⟨x_i, x_k⟩| ≤ ‖x‖²/(c n)).
+    """
+
+    points: tuple[SweepPoint, ...]
+    threshold: float
+
+    @property
+    def ns(self) -> tuple[int, ...]:
+        return tuple(p.n for p in self.points)
+
+    def summary(self) -> list[dict[str, float]]:
+        """Per n, over the fitted data sets (training accuracy 1): the two bounds, relative to ‖x‖.
+
+        ``upper_*``: the trained network's first flip along −y_i û, an upper bound on its
+        minimal adversarial distance at x_i (median and largest over points). ``lower_*``: the
+        robust network's certified radius r_i, a lower bound on its minimal adversarial
+        distance (median and smallest). ``ordered``: the fraction of points where the upper
+        bound of the trained network lies below the lower bound of the robust one (there the
+        trained network is provably less robust at x_i). ``ratio``: median lower / median
+        upper (√n/2 in the symmetric idealisation, minus the erosion of r_i by μ).
+        ``n_coherence_max``: the largest n·μ(X) over *all* data sets; ``inside``: whether it
+        is at most :attr:`threshold`. NaN where no data set was fitted.
+        """
+        out = []
+        for p in self.points:
+            ok = p.accuracy >= 1.0
+            up = (p.trained.universal / p.trained.norms)[ok]
+            lo = (p.robust_radius / p.trained.norms)[ok]
+            ncoh = float(np.max(p.n * p.coherence))
+            have = up.size > 0
+            nan = math.nan
+            out.append({
+                "n": p.n, "d": p.d, "fitted": float(np.mean(ok)),
+                "n_coherence_max": ncoh, "inside": bool(ncoh <= self.threshold),
+                "prediction": 1.0 / math.sqrt(p.n),
+                "upper_median": float(np.median(up)) if have else nan,
+                "upper_max": float(np.max(up)) if have else nan,
+                "lower_median": float(np.median(lo)) if have else nan,
+                "lower_min": float(np.min(lo)) if have else nan,
+                "ordered": float(np.mean(up < lo)) if have else nan,
+                "ratio": float(np.median(lo) / np.median(up)) if have else nan,
+                "sqrt_n_upper_median": float(math.sqrt(p.n) * np.median(up)) if have else nan})
+        return out
+
+
+def _typical_n_coherence(n: int, d: int) -> float:
+    """n·√(2 ln(n(n−1)/2)/d): the typical n·μ(X) of n points uniform on a sphere in ℝ^d.
+
+    Each ⟨x_i, x_k⟩/‖x‖² is nearly N(0, 1/d), and μ(X) is the largest modulus of n(n−1)/2
+    of them, about √(2 ln(n(n−1)/2)/d) (the usual estimate of a Gaussian maximum; the
+    measured value fluctuates around it by about 10 %, see :func:`~mini_adv.data.coherence`).
+
+    Raises:
+        ValueError: for n < 2 or d < 1.
+    """
+    n, d = check_size("n", n), check_size("d", d)
+    if n < 2:
+        raise ValueError(f"n·μ(X) needs n ≥ 2 points; got n = {n}")
+    return n * math.sqrt(2.0 * math.log(n * (n - 1) / 2) / d) if n > 2 else 2 * math.sqrt(2 / (math.pi * d))
+
+
+def regime_experiment(key: jax.Array, d: int, ns: Sequence[int], *, n_datasets: int,
+                      width: int, steps: int, threshold: float = 1 / 3,
+                      **sweep_kwargs: Any) -> RegimeResult:
+    """The flip distance inside the theorem's regime: n·μ(X) ≤ ``threshold``, trained vs robust.
+
+    Vardi, Yehudai & Shamir's near-orthogonality reads max_{i≠k} |⟨x_i, x_k⟩| ≤ ‖x‖²/(c n),
+    i.e. n·μ(X) ≤ 1/c (:func:`~mini_adv.data.coherence`); the book's sketch of class purity
+    needs c > 1 and uses c = 3 below (``threshold`` = 1/c). For n points uniform on the
+    sphere this needs d of order n² ln n / threshold²: small n, large d. This runs
+    :func:`sweep_n` at such sizes (same data, training and rays) and compares, point by
+    point,
+
+    * the trained network's first flip along −y_i û: an **upper** bound on its minimal
+      adversarial distance at x_i (prediction ‖x‖/√n), and
+    * the certified radius r_i of :func:`~mini_adv.margin.robust_network` on the same data:
+      a **lower** bound on the robust network's minimal adversarial distance (≈ ‖x‖/2).
+
+    Where upper < lower, the trained network is provably less robust at x_i than N_rob. In
+    the symmetric idealisation the ratio is √n/2, so inside the regime (n ≲ √d up to logs)
+    the contrast is at most of order d^{1/4}.
+
+    Args:
+        key: PRNG key (as for :func:`sweep_n`). d: the input dimension.
+        ns: the numbers of points, each n ≥ 2. n_datasets, width, steps: as for :func:`sweep_n`.
+        threshold: the regime's bound on n·μ(X), in (0, 1].
+        sweep_kwargs: further arguments of :func:`sweep_n` (bias, loss, method, lr, init_scale).
+
+    Returns:
+        :class:`RegimeResult`; its ``summary()`` reports the measured n·μ(X) beside
+        ``threshold``.
+
+    Raises:
+        ValueError: for a bad threshold, an n < 2, a configuration whose typical n·μ(X)
+            (about n·√(2 ln(n(n−1)/2)/d)) is above ``threshold`` (outside the regime: use
+            :func:`sweep_n`, or raise d), and everything :func:`sweep_n` rejects.
+    """
+    key = check_key(key)
+    threshold = float(check_number("threshold", threshold, low=0.0, high=1.0))
+    d = check_size("d", d)
+    ns = [check_size("n", n) for n in ns]
+    if not ns:
+        raise ValueError("ns is empty; pass at least one number of points n")
+    for n in ns:
+        typical = _typical_n_coherence(n, d)
+        if typical > threshold:
+            need = math.ceil(d * (typical / threshold) ** 2)
+            raise ValueError(f"n = {n}, d = {d} is outside the regime: the typical n·μ(X) is "
+                             f"{typical:.2f} > threshold {threshold:.3g}; raise d to about "
+                             f"{need} or more, or use sweep_n for experiments outside it")
+    points = sweep_n(key, d, ns, n_datasets=n_datasets, width=width, steps=steps,
+                     **sweep_kwargs)
+    return RegimeResult(points=tuple(points), threshold=threshold)
 
 
 @dataclasses.dataclass(frozen=True)

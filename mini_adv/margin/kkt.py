@@ -5,7 +5,7 @@
 :func:`normalized_margin` (γ̄, whose stationary points are the KKT points of (P)),
 :func:`kkt_check` (the multipliers λ ≥ 0 by non-negative least squares on the system built by
 :func:`_kkt_system`) and :func:`unit_structure` (class purity, bias signs and balancedness
-of the units, Vardi, Yehudai & Shamir 2022). Host-side NumPy post-processing in float64.
+of the units: the book's reconstruction of Vardi, Yehudai & Shamir 2022). Host-side NumPy post-processing in float64.
 """
 
 from __future__ import annotations
@@ -262,7 +262,9 @@ def unit_structure(net: Network, X: Any, y: Any, *, fraction: float = 0.1,
                    tol: float = 1e-3) -> UnitStructure:
     """Class purity, bias signs and balancedness of every unit, and which units matter.
 
-    At a KKT point of (P) on nearly orthogonal data (Vardi, Yehudai & Shamir 2022):
+    At a KKT point of (P) on nearly orthogonal data (the book's reconstruction of Vardi, Yehudai
+    & Shamir 2022; purity and the bias sign under chapter 5's assumptions on the multipliers
+    and the kinks):
 
     * **balancedness** v_j² = ‖w_j‖² + b_j² (from the stationarity equations and σ'(z)z = σ(z));
     * **class purity**: a unit with v_j > 0 is active only on points with y_i = +1 (v_j < 0:

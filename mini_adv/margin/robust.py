@@ -2,7 +2,8 @@
 
 At a KKT point on nearly orthogonal data one direction flips every training point at distance
 of order ‖x‖/√n (:func:`universal_direction`), while :func:`robust_network` fits the same data
-with a certified radius about √n/2 times larger (Vardi, Yehudai & Shamir 2022).
+with a certified radius about √n/2 times larger (the book's reconstruction; Vardi, Yehudai &
+Shamir 2022 prove that KKT points are non-robust and that robust networks exist).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def universal_direction(X: Any, y: Any) -> jax.Array:
     At a KKT point on nearly orthogonal data, a unit voting for class +1 has
     w_j = v_j Σ_{i: y_i = +1} λ_i σ'_ij x_i, so ⟨w_j, û⟩ > 0, and a unit voting −1 has
     ⟨w_j, û⟩ < 0: moving a positive point along −û lowers every positive unit and switches
-    on the negative ones (Vardi, Yehudai & Shamir 2022). Attack point i along −y_i û.
+    on the negative ones (the book's reconstruction of Vardi, Yehudai & Shamir 2022). Attack
+    point i along −y_i û.
 
     Args:
         X: ``(n, d)`` inputs. y: ``(n,)`` labels ±1.
@@ -86,8 +88,10 @@ def robust_network(X: Any, y: Any) -> tuple[TwoLayerNet, np.ndarray]:
     ‖x_i‖²/2 < 0), while units of the same class add non-negative terms: so
     sign N_rob(x_k + δ) = y_k. On the sphere of radius √d with nearly orthogonal points,
     r_k ≈ ‖x‖/2 − max_i ⟨x_i, x_k⟩/‖x‖, about √n/2 times the ‖x‖/√n flip size of a KKT
-    network. Its biases are negative, which a KKT point of (P) on such data cannot have.
-    (The construction follows the robust networks of Vardi, Yehudai & Shamir 2022.)
+    network. It is not a KKT point of (P) when ⟨x_i, x_k⟩ < ‖x_i‖²/2 for all k ≠ i: unit i is
+    then active at x_i only, the bias equation of (KKT) gives b_i = v_i λ_i y_i ≥ 0, but
+    b_i < 0. (Our construction: Vardi, Yehudai & Shamir 2022 prove that robust networks
+    exist; whether theirs is this one we do not know.)
 
     Returns:
         ``(net, radius)``: a :class:`TwoLayerNet` with biases, and ``(n,)`` radii r_k
