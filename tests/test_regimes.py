@@ -27,9 +27,10 @@ TOOL_CITATIONS = {  # cited next to a theorem as a [standard] tool, not a regime
     "he2015delving", "hanin2018which", "poole2016exponential",  # norm propagation at initialisation
     "bolthausen2012iterative",                           # Gaussian conditioning
     "lyu2020gradient", "ji2020directional", "nacson2019convergence", "soudry2018implicit",
-    "vardi2022margin",                                   # implicit bias, KKT points
+    "vardi2022margin", "du2018algorithmic",              # implicit bias, KKT points, balance
     "gilmer2018adversarial", "fawzi2018adversarial",     # isoperimetry: existence only
     "goodfellow2015explaining",                          # the linear hypothesis
+    "vandervaart1998asymptotic",                         # Slutsky, the delta method
     "shamir2019simple",                                  # the Hamming-distance predecessor
 }
 LABELS = {"regimes", "regime-table", "regime-figure", "regime-open", "regime-linear",
