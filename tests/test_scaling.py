@@ -252,3 +252,24 @@ def test_flow_plane_without_a_crossing_says_why():
     x = data.sphere(jax.random.key(4), 1, 64)[0]
     out = scaling.flow_plane(p, x, n_steps=50, resolution=11, with_crossing_plane=True)
     assert not out.crossed and out.stop in ("zero gradient", "steps") and len(out.panels) == 1
+
+
+def test_plot_rescaled_and_rescaled_table_show_every_series(agg_figure):
+    """One errorbar series per width rule plus the √(2/π) line; the table has a row per
+    (d, rule) with the measured widths."""
+    from mini_adv.figures import ch3
+
+    fixed = scaling.sweep_flow(jax.random.key(5), [256, 512], n_networks=2, n_inputs=4)
+    vanish = scaling.sweep_flow(jax.random.key(6), [256, 512], n_networks=2, n_inputs=4,
+                                widths=scaling.vanishing_widths, embed_in=scaling.shrinking_widths)
+    ax = agg_figure.subplots()
+    ch3.plot_rescaled(ax, [("fixed", fixed), ("vanishing", vanish)])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]  # series first, then √(2/π)
+    assert labels[:2] == ["fixed", "vanishing"] and "sqrt{2/\\pi}" in labels[2]
+    line = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"][0]
+    assert np.allclose(line.get_ydata(), scaling.SQRT_2_OVER_PI)
+    assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 0
+    table = ch3.rescaled_table([("fixed", fixed), ("vanishing", vanish)]).splitlines()
+    assert len(table) == 1 + 4
+    assert "[512, 108, 23]" in table[-1] and "vanishing" in table[-1]
+    assert "[512, 128, 32]" in table[-2] and "fixed" in table[-2]

@@ -68,7 +68,7 @@ def plot_rescaled(ax: Any, series: Sequence[tuple[str, Sequence[FlowMeasurement]
         ax.errorbar(dims * shift, [s.mean for s in stats], yerr=[2 * s.se for s in stats],
                     fmt=markers[i % 4] + "-", color=colors[i % 4], capsize=3, label=label)
     lo, hi = min(all_d) / 1.4, max(all_d) * 1.4
-    ax.plot([lo, hi], [SQRT_2_OVER_PI] * 2, "--", color=PALETTE["theory"],
+    (line,) = ax.plot([lo, hi], [SQRT_2_OVER_PI] * 2, "--", color=PALETTE["theory"],
             label=r"linear heuristic: $\sqrt{2/\pi} = \mathbb{E}|Z|$")
     ax.set(xscale="log", xlim=(lo, hi), xlabel="input dimension $d$",
            ylabel=r"$\sqrt{d}\,$mean $\|\delta\|/\|x\|$ (gradient flow)")
@@ -77,7 +77,10 @@ def plot_rescaled(ax: Any, series: Sequence[tuple[str, Sequence[FlowMeasurement]
     ax.minorticks_off()
     top = max(1.6 * SQRT_2_OVER_PI, ax.get_ylim()[1])
     ax.set_ylim(0, top)
-    ax.legend(loc="lower left", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()  # the series first, then the heuristic
+    order = [i for i, h in enumerate(handles) if h is not line] + [handles.index(line)]
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="lower left",
+              fontsize=9)
 
 
 def rescaled_table(series: Sequence[tuple[str, Sequence[FlowMeasurement]]]) -> str:
