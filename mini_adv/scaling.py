@@ -13,7 +13,8 @@ not give the constant; this module measures it:
   flip distances ‖δ‖/‖x‖, the linearised prediction |f|/(‖∇f‖‖x‖), path lengths and
   statuses, with every flip re-checked in float64;
 * :func:`sweep_flow` repeats it over d with a width rule d ↦ widths: :func:`shrinking_widths`
-  (fixed ratios, [d, d/4, d/16]) or :func:`vanishing_widths` (ratios → 0, [d, d^{3/4}, d^{1/2}]), and
+  (fixed ratios, [d, d/4, d/16]) or :func:`vanishing_widths` (ratios → 0,
+  [d, d^{3/4}, d^{1/2}]), and
   :func:`fit_flow_scaling` fits ‖δ‖/‖x‖ ≈ C·d^slope (the theorem: slope −1/2);
 * :func:`compare_methods` puts one gradient step, the flow, DeepFool and rays (along ∇f and
   random) side by side on the same draws;

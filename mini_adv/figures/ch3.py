@@ -69,7 +69,7 @@ def plot_rescaled(ax: Any, series: Sequence[tuple[str, Sequence[FlowMeasurement]
                     fmt=markers[i % 4] + "-", color=colors[i % 4], capsize=3, label=label)
     lo, hi = min(all_d) / 1.4, max(all_d) * 1.4
     (line,) = ax.plot([lo, hi], [SQRT_2_OVER_PI] * 2, "--", color=PALETTE["theory"],
-            label=r"linear heuristic: $\sqrt{2/\pi} = \mathbb{E}|Z|$")
+                      label=r"linear heuristic: $\sqrt{2/\pi} = \mathbb{E}|Z|$")
     ax.set(xscale="log", xlim=(lo, hi), xlabel="input dimension $d$",
            ylabel=r"$\sqrt{d}\,$mean $\|\delta\|/\|x\|$ (gradient flow)")
     ticks = sorted(set(int(v) for v in all_d))
@@ -96,8 +96,9 @@ def rescaled_table(series: Sequence[tuple[str, Sequence[FlowMeasurement]]]) -> s
     for d in sorted(by_d):
         for name, m in by_d[d]:
             s = m.summary()
+            se2 = 2 * s["sqrt_d_rel_distance_se"]
             lines.append(f"{d:5d} {name:>10} {str(list(m.widths)):>18} {s['flip_rate']:8.1%} "
-                         f"{s['sqrt_d_rel_distance']:12.3f} ± {2 * s['sqrt_d_rel_distance_se']:.3f}")
+                         f"{s['sqrt_d_rel_distance']:12.3f} ± {se2:.3f}")
     return "\n".join(lines)
 
 
