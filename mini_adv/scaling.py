@@ -1,16 +1,20 @@
 """Chapter 3: the gradient-flow argument of Daniely & Shacham, measured.
 
 Daniely & Shacham (2020) prove that for a random bias-free ReLU network with shrinking
-widths d = d₀ ≫ d₁ ≫ ⋯ ≫ d_L, most inputs x have an adversarial example at distance
-O(‖x‖/√d), reached by the normalised gradient flow (:func:`mini_adv.attacks.gradient_flow`).
-The proof does not give the constant; this module measures it:
+widths d = d₀ ≫ d₁ ≫ ⋯ ≫ d_L (each d_ℓ = o(d_{ℓ−1})), most inputs x have an adversarial
+example at distance O_P(‖x‖/√d), reached by gradient flow (the book uses the normalised
+flow, :func:`mini_adv.attacks.gradient_flow`); Bartlett, Bubeck & Cherapanamjeri (2021)
+prove the same scale, for one gradient step, with widths that need not shrink. The proofs do
+not give the constant; this module measures it:
 
 * :func:`measure_flow` runs the flow from many inputs on many independent networks at once
   (the attack kernel runs on a stack of networks through
   :func:`mini_adv.parallel.map_networks`) and returns relative
   flip distances ‖δ‖/‖x‖, the linearised prediction |f|/(‖∇f‖‖x‖), path lengths and
   statuses, with every flip re-checked in float64;
-* :func:`sweep_flow` repeats it over d with :func:`shrinking_widths`, and
+* :func:`sweep_flow` repeats it over d with a width rule d ↦ widths: :func:`shrinking_widths`
+  (fixed ratios, [d, d/4, d/16]) or :func:`vanishing_widths` (ratios → 0,
+  [d, d^{3/4}, d^{1/2}]), and
   :func:`fit_flow_scaling` fits ‖δ‖/‖x‖ ≈ C·d^slope (the theorem: slope −1/2);
 * :func:`compare_methods` puts one gradient step, the flow, DeepFool and rays (along ∇f and
   random) side by side on the same draws;
@@ -46,14 +50,18 @@ from mini_adv.parallel import map_networks
 from mini_adv.rays import plane_slice
 from mini_adv.runtime import progress
 from mini_adv.stats import fit_power_law, network_mean
-from mini_adv.validation import check_batch, check_key, check_number, check_size
+from mini_adv.validation import check_batch, check_key, check_number, check_size, check_widths
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 """E|Z| for Z ~ N(0, 1): the predicted limit of √d · E[‖δ‖/‖x‖] for the linearisation."""
 
 
 def shrinking_widths(d: int, factors: Sequence[int] = (4, 16)) -> list[int]:
-    """``[d, d/f₁, d/f₂, …]``: the shrinking widths of Daniely & Shacham's setting.
+    """``[d, d/f₁, d/f₂, …]``: widths that shrink by fixed ratios (the chapter's [d, d/4, d/16]).
+
+    The ratios d_ℓ/d_{ℓ−1} stay fixed as d grows, so these widths are *not* in Daniely &
+    Shacham's hypothesis d_ℓ = o(d_{ℓ−1}) (use :func:`vanishing_widths` for that); they are
+    polynomially related to d, the setting of Bartlett, Bubeck & Cherapanamjeri (2021).
 
     Args:
         d: the input dimension. factors: the divisors f₁, f₂, ... of the hidden widths.
@@ -70,6 +78,38 @@ def shrinking_widths(d: int, factors: Sequence[int] = (4, 16)) -> list[int]:
     if min(widths) < 1:
         raise ValueError(f"d = {d} is too small for factors {list(factors)}: widths {widths}; "
                          f"use d ≥ {max(factors)}")
+    return widths
+
+
+def vanishing_widths(d: int, exponents: Sequence[float] = (0.75, 0.5)) -> list[int]:
+    """``[d, round(d^{a₁}), round(d^{a₂}), …]``: widths whose ratios vanish as d grows.
+
+    With 1 > a₁ > a₂ > ⋯ > 0 each ratio d_ℓ/d_{ℓ−1} = d^{a_ℓ − a_{ℓ−1}} → 0 (a₀ = 1): Daniely &
+    Shacham's (2020) hypothesis d_ℓ = o(d_{ℓ−1}). The default (3/4, 1/2) gives
+    ``[d, d^{3/4}, d^{1/2}]``, both ratios d^{−1/4}; at d = 256 that is [256, 64, 16], the
+    same as :func:`shrinking_widths`, and narrower beyond.
+
+    Args:
+        d: the input dimension. exponents: a₁ > a₂ > ⋯, each in (0, 1).
+
+    Returns:
+        ``[d, round(d**a₁), round(d**a₂), ...]``.
+
+    Raises:
+        ValueError: if d is not a positive integer, the exponents are empty, not in (0, 1)
+            or not strictly decreasing, or a width would be < 1.
+    """
+    d = check_size("d", d)
+    exponents = [check_number("every exponent", a, low=0.0, high=1.0, strict_high=True)
+                 for a in exponents]
+    if not exponents:
+        raise ValueError("exponents is empty; pass at least one exponent in (0, 1)")
+    if any(b >= a for a, b in zip(exponents, exponents[1:])):
+        raise ValueError(f"exponents must be strictly decreasing (each ratio d^(a_l - a_(l-1)) "
+                         f"must vanish); got {list(exponents)}")
+    widths = [d] + [int(round(d ** a)) for a in exponents]
+    if min(widths) < 1:  # cannot happen for d ≥ 1, kept for a clear message
+        raise ValueError(f"d = {d} is too small for exponents {exponents}: widths {widths}")
     return widths
 
 
@@ -167,8 +207,35 @@ def _flow_one(params: MLPParams, X: jax.Array, max_factor: jax.Array
     return gradient_flow_kernel(params, X, max_factor * jnp.max(nx)), lin, nx
 
 
+def _embed_params(params: MLPParams, widths: Sequence[int]) -> MLPParams:
+    """Switch off the units of ``params`` (drawn at larger widths) beyond ``widths``.
+
+    Unit j of hidden layer ℓ is kept for j < widths[ℓ]: the other units get zero incoming
+    and outgoing weights (and a zero readout), so their pre-activation is exactly 0 and they
+    add exactly 0 to f and to ∇f. The kept weights of layer ℓ ≥ 2 and of the readout are
+    multiplied by √(h^emb_{ℓ−1}/h_{ℓ−1}), so that the kept sub-network has exactly the law of
+    ``init_params(key, widths)``: (W_ℓ)_{ij} ~ N(0, scale²/h_{ℓ−1}), a_j ~ N(0, 1/h_L). The
+    result has the shapes of ``params`` (the compiled kernels of those shapes are reused)
+    and computes the function of a network with ``widths``. Done in NumPy (no compilation).
+    """
+    emb = params.widths
+    kernels = []
+    for i, K in enumerate(params.kernels):
+        K = np.array(K)
+        K[..., widths[i]:, :] = 0.0
+        K[..., :, widths[i + 1]:] = 0.0
+        if i > 0:
+            K *= math.sqrt(emb[i] / widths[i])
+        kernels.append(jnp.asarray(K))
+    a = np.array(params.readout)
+    a[..., widths[-1]:] = 0.0
+    a *= math.sqrt(emb[-1] / widths[-1])
+    return params.replace(kernels=tuple(kernels), readout=jnp.asarray(a))
+
+
 def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_inputs: int,
-                 activation: str = "relu", max_factor: float = 2.0) -> FlowMeasurement:
+                 activation: str = "relu", max_factor: float = 2.0,
+                 embed_in: Sequence[int] | None = None) -> FlowMeasurement:
     """Run the normalised gradient flow on ``n_networks`` fresh networks × ``n_inputs`` inputs.
 
     Each network is drawn with :func:`~mini_adv.nets.init_params` (bias-free, He scale,
@@ -180,22 +247,41 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
     sharded over all local devices). Every flip is then re-checked in float64. The
     distances are relative: ‖δ‖/‖x‖, and the linearised prediction |f(x)|/(‖∇f(x)‖‖x‖).
 
+    With ``embed_in`` (widths ``[d, H₁, …]`` with every H_ℓ ≥ h_ℓ), the networks are drawn at
+    the widths ``embed_in`` and the units beyond ``widths`` are switched off (zero weights;
+    the kept weights rescaled so that the kept network has exactly the law of a draw at
+    ``widths``). The functions, hence the flows, are those of networks with ``widths``, but
+    the arrays have the shapes of ``embed_in``: a sweep whose widths change with d then reuses
+    the kernels compiled for another sweep at ``embed_in`` (compilation, not arithmetic, is
+    most of the cost at the book's CPU sizes), at the arithmetic cost of ``embed_in``.
+
     Args:
         key: PRNG key. widths: ``[d, h₁, ...]``.
         n_networks, n_inputs: N networks, n inputs per network.
         activation: activation name. max_factor: the path budget in units of ‖x‖ (> 0).
+        embed_in: optional larger widths to run the networks at (same d and depth).
 
     Returns:
-        A :class:`FlowMeasurement` with ``(N, n)`` arrays.
+        A :class:`FlowMeasurement` with ``(N, n)`` arrays; its ``widths`` are ``widths``.
 
     Raises:
-        ValueError: for invalid widths, counts, budget or key.
+        ValueError: for invalid widths, counts, budget or key, or an ``embed_in`` with another
+            d or depth or a width below ``widths``.
     """
     check_key(key)
     n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
     max_factor = check_number("max_factor", max_factor, low=0.0)
+    widths = check_widths(widths)
+    if embed_in is not None:
+        embed_in = check_widths(embed_in)
+        if (len(embed_in) != len(widths) or embed_in[0] != widths[0]
+                or any(H < h for H, h in zip(embed_in, widths))):
+            raise ValueError(f"embed_in must have the same d and depth as widths and no smaller "
+                             f"width; got widths {list(widths)}, embed_in {list(embed_in)}")
     k_net, k_x = jax.random.split(key)
-    params = init_params(k_net, widths, activation=activation, n=n_networks)
+    params = init_params(k_net, embed_in or widths, activation=activation, n=n_networks)
+    if embed_in is not None and embed_in != widths:
+        params = _embed_params(params, widths)
     d = params.widths[0]
     X = sphere_batches(k_x, n_networks, n_inputs, d)
     res, lin, nx = map_networks(_flow_one, params, X,
@@ -204,7 +290,7 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
     nx = np.asarray(nx)
     flipped = np.asarray(res.flipped)
     return FlowMeasurement(
-        widths=tuple(params.widths),
+        widths=tuple(widths),
         rel_distance=np.where(flipped, np.asarray(res.delta_norm) / nx, np.inf),
         rel_linear=np.asarray(lin), rel_path=np.asarray(res.path_length) / nx,
         flipped=flipped, verified64=np.asarray(verified) & flipped,
@@ -213,8 +299,13 @@ def measure_flow(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_in
 
 def sweep_flow(key: jax.Array, dims: Sequence[int], *, n_networks: int | Sequence[int],
                n_inputs: int, widths: Callable[[int], list[int]] = shrinking_widths,
+               embed_in: Callable[[int], list[int]] | None = None,
                **kwargs: Any) -> list[FlowMeasurement]:
     """:func:`measure_flow` for each d in ``dims`` with ``widths(d)`` (default [d, d/4, d/16]).
+
+    ``widths`` is the width rule: :func:`shrinking_widths` (fixed ratios, the default),
+    :func:`vanishing_widths` (ratios → 0, Daniely & Shacham's hypothesis), or any
+    d ↦ ``[d, h₁, …]``.
 
     ``n_networks`` may be one count or one per d (fewer networks at the largest d keeps the
     sweep's cost flat). Each d gets its own key ``fold_in(key, d)``. Shows a progress bar.
@@ -222,6 +313,9 @@ def sweep_flow(key: jax.Array, dims: Sequence[int], *, n_networks: int | Sequenc
     Args:
         key: PRNG key. dims: the dimensions d. n_networks: one count, or one per d.
         n_inputs: inputs per network. widths: d ↦ the widths of the networks.
+        embed_in: optional d ↦ larger widths to run them at (:func:`measure_flow`'s
+            ``embed_in``; e.g. :func:`shrinking_widths` for a :func:`vanishing_widths` sweep
+            beside a fixed-ratio one, which then compiles nothing new).
         **kwargs: passed to :func:`measure_flow`.
 
     Returns:
@@ -240,7 +334,7 @@ def sweep_flow(key: jax.Array, dims: Sequence[int], *, n_networks: int | Sequenc
     if len(counts) != len(dims):
         raise ValueError(f"n_networks needs one count per d: {len(dims)} dims, {len(counts)} counts")
     return [measure_flow(jax.random.fold_in(key, d), widths(d), n_networks=n, n_inputs=n_inputs,
-                         **kwargs)
+                         embed_in=None if embed_in is None else embed_in(d), **kwargs)
             for d, n in progress(list(zip(dims, counts)), desc="flow over d")]
 
 

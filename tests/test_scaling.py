@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mini_adv import data, nets, runtime, scaling
+from mini_adv import data, gradients, nets, runtime, scaling
 from mini_adv.attacks import Status
 
 # Sizes for the scaling-law test. Inputs on one network share its randomness, so the slope's
@@ -94,9 +94,76 @@ def test_lemmas_hold_along_the_flow(fresh_key):
     assert 0.98 < np.median(fg.time[ok] / fg.f0_over_g0[ok]) < 1.3
 
 
+def test_vanishing_widths_rule():
+    """[d, round(d^{3/4}), round(d^{1/2})]: both ratios d^{-1/4} → 0 (Daniely & Shacham's
+    hypothesis), equal to the fixed-ratio rule at d = 256 and narrower beyond."""
+    assert scaling.vanishing_widths(256) == [256, 64, 16] == scaling.shrinking_widths(256)
+    assert scaling.vanishing_widths(1024) == [1024, 181, 32]
+    assert scaling.vanishing_widths(4096) == [4096, 512, 64]
+    assert scaling.vanishing_widths(100, exponents=(0.5,)) == [100, 10]
+    ratios = [w[1] / w[0] for w in map(scaling.vanishing_widths, [256, 4096, 65536])]
+    assert ratios[0] > ratios[1] > ratios[2]  # the ratio vanishes as d grows
+    for d in (256, 512, 1024, 2048, 8192):  # fits inside the fixed-ratio widths (embed_in)
+        assert all(v <= f for v, f in zip(scaling.vanishing_widths(d), scaling.shrinking_widths(d)))
+
+
+def test_embedded_networks_compute_the_narrower_network():
+    """embed_in: the units beyond ``widths`` are switched off, the kept weights rescaled to
+    the law of a draw at ``widths``: f and ∇f are those of the kept sub-network."""
+    p = nets.init_params(jax.random.key(0), [64, 32, 16], n=3)
+    q = scaling._embed_params(p, (64, 20, 5))
+    assert q.widths == (64, 32, 16)
+    sub = q.replace(kernels=(q.kernels[0][:, :, :20], q.kernels[1][:, :20, :5]),
+                    readout=q.readout[:, :5])
+    np.testing.assert_allclose(sub.kernels[1], p.kernels[1][:, :20, :5] * math.sqrt(32 / 20))
+    np.testing.assert_allclose(sub.readout, p.readout[:, :5] * math.sqrt(16 / 5))
+    X = data.sphere(jax.random.key(1), 8, 64)
+    for i in range(3):
+        one = lambda t: jax.tree.map(lambda a: a[i], t)  # noqa: E731
+        f_q, g_q = gradients.value_and_input_grad(one(q), X)
+        f_s, g_s = gradients.value_and_input_grad(one(sub), X)
+        np.testing.assert_allclose(f_q, f_s, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g_q, g_s, rtol=1e-5, atol=1e-6)
+    m = scaling.measure_flow(jax.random.key(2), [64, 20, 5], n_networks=2, n_inputs=4,
+                             embed_in=[64, 32, 16])
+    assert m.widths == (64, 20, 5) and m.all_verified
+    with pytest.raises(ValueError, match="embed_in"):
+        scaling.measure_flow(jax.random.key(2), [64, 20, 5], n_networks=2, n_inputs=4,
+                             embed_in=[64, 16, 16])
+
+
+# The chapter's CPU preset for its two scaling sweeps (book/ch3_gradient_flow.ipynb, S["dims"],
+# S["sweep_networks"], S["n_inputs"]).
+CH3_DIMS, CH3_NETWORKS, CH3_INPUTS = [256, 512, 1024, 2048], [24, 16, 12, 8], 16
+
+
+def test_vanishing_ratio_sweep_follows_the_chapters_claim(fresh_key):
+    """The chapter's vanishing-ratio sweep ([d, d^{3/4}, d^{1/2}], run inside the fixed-ratio
+    shapes as in the chapter): nearly every input flips, and √d · mean ‖δ‖/‖x‖ stays close to
+    √(2/π) at every d. Over 40 seeds (0–39) at this preset: the smallest flip rate at any d was
+    0.958 (at d = 256; ≥ 0.992 beyond); √d·mean ‖δ‖/‖x‖ over √(2/π) at single d had mean
+    1.071, s.d. 0.137, range 0.764 … 1.454, and its geometric mean over the four d was
+    1.064 ± 0.058 (s.d.; range 0.954 … 1.188). The bands below are about 5 s.d."""
+    sweep = scaling.sweep_flow(fresh_key, CH3_DIMS, n_networks=CH3_NETWORKS, n_inputs=CH3_INPUTS,
+                               widths=scaling.vanishing_widths, embed_in=scaling.shrinking_widths)
+    summ = [m.summary() for m in sweep]
+    print(summ)
+    assert [m.widths for m in sweep] == [tuple(scaling.vanishing_widths(d)) for d in CH3_DIMS]
+    for m, s in zip(sweep, summ):
+        assert m.all_verified
+        assert s["flip_rate"] >= 0.9, s
+        assert 0.45 < s["sqrt_d_rel_distance"] / scaling.SQRT_2_OVER_PI < 1.75, s
+    c_half = math.exp(np.mean([math.log(s["sqrt_d_rel_distance"]) for s in summ]))
+    assert abs(c_half / scaling.SQRT_2_OVER_PI - 1.064) < 0.29, c_half
+
+
 @pytest.mark.parametrize("call,msg", [
     (lambda: scaling.shrinking_widths(8), "too small"),
     (lambda: scaling.shrinking_widths(0), "d must be"),
+    (lambda: scaling.vanishing_widths(0), "d must be"),
+    (lambda: scaling.vanishing_widths(64, exponents=(0.5, 0.75)), "strictly decreasing"),
+    (lambda: scaling.vanishing_widths(64, exponents=(1.0,)), "exponent"),
+    (lambda: scaling.vanishing_widths(64, exponents=()), "empty"),
     (lambda: scaling.measure_flow(jax.random.key(0), [16, 4], n_networks=0, n_inputs=2), "n_networks"),
     (lambda: scaling.measure_flow(jax.random.key(0), [16, 4], n_networks=2, n_inputs=2,
                                   max_factor=-1.0), "max_factor"),
@@ -185,3 +252,24 @@ def test_flow_plane_without_a_crossing_says_why():
     x = data.sphere(jax.random.key(4), 1, 64)[0]
     out = scaling.flow_plane(p, x, n_steps=50, resolution=11, with_crossing_plane=True)
     assert not out.crossed and out.stop in ("zero gradient", "steps") and len(out.panels) == 1
+
+
+def test_plot_rescaled_and_rescaled_table_show_every_series(agg_figure):
+    """One errorbar series per width rule plus the √(2/π) line; the table has a row per
+    (d, rule) with the measured widths."""
+    from mini_adv.figures import ch3
+
+    fixed = scaling.sweep_flow(jax.random.key(5), [256, 512], n_networks=2, n_inputs=4)
+    vanish = scaling.sweep_flow(jax.random.key(6), [256, 512], n_networks=2, n_inputs=4,
+                                widths=scaling.vanishing_widths, embed_in=scaling.shrinking_widths)
+    ax = agg_figure.subplots()
+    ch3.plot_rescaled(ax, [("fixed", fixed), ("vanishing", vanish)])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]  # series first, then √(2/π)
+    assert labels[:2] == ["fixed", "vanishing"] and "sqrt{2/\\pi}" in labels[2]
+    line = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"][0]
+    assert np.allclose(line.get_ydata(), scaling.SQRT_2_OVER_PI)
+    assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 0
+    table = ch3.rescaled_table([("fixed", fixed), ("vanishing", vanish)]).splitlines()
+    assert len(table) == 1 + 4
+    assert "[512, 108, 23]" in table[-1] and "vanishing" in table[-1]
+    assert "[512, 128, 32]" in table[-2] and "fixed" in table[-2]

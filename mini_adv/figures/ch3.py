@@ -1,6 +1,8 @@
 """Chapter 3's figures and tables: the scaling law, the breakdowns, the flow's plane.
 
 * :func:`plot_scaling` — mean relative flip distance against d, with the fit.
+* :func:`plot_rescaled`, :func:`rescaled_table` — √d · mean ‖δ‖/‖x‖ against d for several
+  width rules, with √(2/π).
 * :func:`plot_breakdown`, :func:`breakdown_table` — where the flow fails (bottlenecks, depth).
 * :func:`methods_table` — the rows of :func:`mini_adv.scaling.compare_methods`.
 * :func:`draw_flow_plane` — the flow's path in the plane of x and ∇f(x).
@@ -45,6 +47,59 @@ def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> FlowScalingFit:
                    y_ticks=[0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
     ax.legend(loc="lower left")
     return fit
+
+
+def plot_rescaled(ax: Any, series: Sequence[tuple[str, Sequence[FlowMeasurement]]]) -> None:
+    """√d · mean ‖δ‖/‖x‖ (± 2 s.e. over networks) against d, one series per ``(label, sweep)``.
+
+    The rescaled distance is flat in d exactly when ‖δ‖/‖x‖ ∝ d^{−1/2}; the dashed line is the
+    linear heuristic's mean √(2/π) = E|Z| (chapter 1). The x-axis is logarithmic, the y-axis
+    linear (from 0), and the series are offset slightly in d so that their bars do not overlap.
+    """
+    markers, colors = "os^D", [PALETTE["gradient"], PALETTE["random"], PALETTE["muted"],
+                               PALETTE["theory"]]
+    all_d = []
+    for i, (label, sweep) in enumerate(series):
+        dims = np.array([m.d for m in sweep], float)
+        all_d.extend(dims)
+        stats = [network_mean(np.where(m.flipped, m.rel_distance, np.nan), scale=np.sqrt(m.d))
+                 for m in sweep]
+        shift = 1.0 + 0.04 * (i - (len(series) - 1) / 2)
+        ax.errorbar(dims * shift, [s.mean for s in stats], yerr=[2 * s.se for s in stats],
+                    fmt=markers[i % 4] + "-", color=colors[i % 4], capsize=3, label=label)
+    lo, hi = min(all_d) / 1.4, max(all_d) * 1.4
+    (line,) = ax.plot([lo, hi], [SQRT_2_OVER_PI] * 2, "--", color=PALETTE["theory"],
+                      label=r"linear heuristic: $\sqrt{2/\pi} = \mathbb{E}|Z|$")
+    ax.set(xscale="log", xlim=(lo, hi), xlabel="input dimension $d$",
+           ylabel=r"$\sqrt{d}\,$mean $\|\delta\|/\|x\|$ (gradient flow)")
+    ticks = sorted(set(int(v) for v in all_d))
+    ax.set_xticks(ticks, [str(v) for v in ticks])
+    ax.minorticks_off()
+    top = max(1.6 * SQRT_2_OVER_PI, ax.get_ylim()[1])
+    ax.set_ylim(0, top)
+    handles, labels = ax.get_legend_handles_labels()  # the series first, then the heuristic
+    order = [i for i, h in enumerate(handles) if h is not line] + [handles.index(line)]
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="lower left",
+              fontsize=9)
+
+
+def rescaled_table(series: Sequence[tuple[str, Sequence[FlowMeasurement]]]) -> str:
+    """A text table of :func:`plot_rescaled`'s points: per d and ``(name, sweep)``, the widths,
+    the fraction flipped and √d · mean ‖δ‖/‖x‖ ± 2 s.e. (over networks)."""
+    head = (f"{'d':>5} {'rule':>10} {'widths':>18} {'flipped':>8} "
+            f"{'√d·‖δ‖/‖x‖ ± 2 s.e.':>20}")
+    lines = [head]
+    by_d: dict[int, list[tuple[str, FlowMeasurement]]] = {}
+    for name, sweep in series:
+        for m in sweep:
+            by_d.setdefault(m.d, []).append((name, m))
+    for d in sorted(by_d):
+        for name, m in by_d[d]:
+            s = m.summary()
+            se2 = 2 * s["sqrt_d_rel_distance_se"]
+            lines.append(f"{d:5d} {name:>10} {str(list(m.widths)):>18} {s['flip_rate']:8.1%} "
+                         f"{s['sqrt_d_rel_distance']:12.3f} ± {se2:.3f}")
+    return "\n".join(lines)
 
 
 def plot_breakdown(fig: Any, panels: Sequence[tuple[Sequence[FlowMeasurement], Sequence[float], str, str]]
