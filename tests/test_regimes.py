@@ -288,3 +288,41 @@ def test_plot_regimes_rejects_bad_input(agg_figure, bad, match):
         fig_regimes.plot_regimes(agg_figure, bad)
     with pytest.raises(ValueError, match="preset"):
         fig_regimes.plot_regimes(agg_figure, regimes.experiments()[:1], preset="tpu")
+
+
+def _presets(chapter: str) -> dict[str, set[int]]:
+    """Every integer of a chapter's size presets, ``{"cpu": {...}, "gpu": {...}}``: the keyword
+    dicts of its ``runtime.sizes(cpu=dict(...), gpu=dict(...))`` call, read with ``ast``."""
+    import ast
+
+    nb = json.loads((BOOK / next(p.name for p in BOOK.glob(f"{chapter}_*.ipynb"))).read_text())
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] != "code" or "runtime.sizes(" not in src:
+            continue
+        lines = [line for line in src.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "sizes":
+                out = {}
+                for kw in node.keywords:
+                    values = set()
+                    for v in ast.walk(kw.value):
+                        if isinstance(v, ast.Constant) and isinstance(v.value, int):
+                            values.add(v.value)
+                    out[kw.arg] = values
+                return out
+    raise AssertionError(f"{chapter}: no runtime.sizes(cpu=..., gpu=...) cell")
+
+
+@pytest.mark.parametrize("exp", regimes.experiments(), ids=lambda e: f"{e.chapter}-{e.name}")
+def test_every_experiment_on_the_map_has_its_chapters_sizes(exp):
+    """The map's sizes are the chapters' own: every d, n and varied value of an experiment, at
+    each preset, is a size of that chapter's preset (a map that drifted from the chapters fails)."""
+    sizes = _presets(exp.chapter)
+    for preset, d_values, variants, n_values in (
+            ("cpu", exp.d_values, exp.variants, exp.n_values),
+            ("gpu", exp.d_values_gpu, exp.variants_gpu or exp.variants,
+             exp.n_values_gpu or exp.n_values)):
+        wanted = {*d_values, *(v for v in variants if isinstance(v, int)), *(n_values or ())}
+        missing = wanted - sizes[preset]
+        assert not missing, f"{exp.chapter} '{exp.name}': {sorted(missing)} not in its {preset} preset"
