@@ -22,8 +22,8 @@ Two kinds of frozen records, and the rule that joins them:
   :func:`typical_coherence` of n points uniform on the sphere. The tests check that every
   experiment's declared ``inside`` is what :func:`covering` computes.
 
-:func:`results`, :func:`experiments`, :func:`result` and :func:`table_markdown` (the table as
-Markdown, † on the unverified entries) are what the chapter uses. This module imports neither
+:func:`results`, :func:`experiments`, :func:`result` and :func:`table_html` (the table, † on the
+unverified entries; also :func:`table_markdown`) are what the chapter uses. This module imports neither
 JAX nor matplotlib; its figure is :mod:`mini_adv.figures.regimes`.
 """
 
@@ -515,11 +515,6 @@ def result(key: str) -> Result:
     raise ValueError(f"no result {key!r}; the keys are {[r.key for r in _RESULTS]}")
 
 
-def _cell(r: Result, field: str) -> str:
-    text = str(getattr(r, field)).replace("|", "\\|")
-    return f"{text} {UNVERIFIED}" if field in r.unverified else text
-
-
 _COLUMNS = (("name", "Result"), ("weights", "Weights"), ("architecture", "Architecture"),
             ("width_condition", "Widths"), ("activation", "Activation"),
             ("data", "Data / input"), ("attack", "Attack with the guarantee"),
@@ -527,22 +522,39 @@ _COLUMNS = (("name", "Result"), ("weights", "Weights"), ("architecture", "Archit
             ("measured_constant", "What this book measures"), ("chapters", "Chapter"))
 
 
+def table_cells() -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """The regime table as plain text: ``(header, rows)``, one row per :func:`results` entry,
+    with :data:`UNVERIFIED` after every entry that could not be verified from the sources
+    available. :func:`table_markdown` and :func:`table_html` format these cells."""
+    def cell(r: Result, field: str) -> str:
+        if field == "chapters":
+            return ", ".join(str(int(c[2])) for c in r.chapters)
+        text = str(getattr(r, field))
+        return f"{text} {UNVERIFIED}" if field in r.unverified else text
+
+    header = tuple(title for _, title in _COLUMNS)
+    return header, tuple(tuple(cell(r, field) for field, _ in _COLUMNS) for r in _RESULTS)
+
+
 def table_markdown() -> str:
-    """The regime table as a Markdown table, one row per :func:`results` entry, with
-    :data:`UNVERIFIED` after every entry that could not be verified from the sources available.
-    """
-    head = "| " + " | ".join(title for _, title in _COLUMNS) + " |"
-    rule = "|" + "---|" * len(_COLUMNS)
-    rows = [head, rule]
-    for r in _RESULTS:
-        cells = []
-        for field, _ in _COLUMNS:
-            if field == "chapters":
-                cells.append(", ".join(str(int(c[2])) for c in r.chapters))
-            else:
-                cells.append(_cell(r, field))
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    """:func:`table_cells` as a Markdown table (``|`` inside a cell escaped)."""
+    header, rows = table_cells()
+    line = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)])
+
+
+def table_html() -> str:
+    """:func:`table_cells` as an HTML table (what the closing chapter displays: a notebook's
+    Markdown output is not rendered as a table by the book's build, HTML is, and Colab shows
+    both)."""
+    import html
+
+    header, rows = table_cells()
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return (f'<table class="table regime-table"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 # ---- the experiments ------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def test_the_closing_chapter_defines_every_label_and_every_link_lands():
 def test_the_closing_chapter_generates_its_table_from_the_records_and_is_clean():
     nb = json.loads(REGIMES.read_text())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    assert "regimes.table_markdown()" in code and "plot_regimes" in code
+    assert "regimes.table_html()" in code and "plot_regimes" in code
     assert all(c.get("outputs", []) == [] for c in nb["cells"] if c["cell_type"] == "code")
     text = _markdown(REGIMES)
     for r in regimes.results():
@@ -326,3 +326,15 @@ def test_every_experiment_on_the_map_has_its_chapters_sizes(exp):
         wanted = {*d_values, *(v for v in variants if isinstance(v, int)), *(n_values or ())}
         missing = wanted - sizes[preset]
         assert not missing, f"{exp.chapter} '{exp.name}': {sorted(missing)} not in its {preset} preset"
+
+
+def test_the_table_has_one_row_per_result_and_marks_every_unverified_entry():
+    header, rows = regimes.table_cells()
+    assert len(rows) == len(regimes.results()) and all(len(r) == len(header) for r in rows)
+    for result, row in zip(regimes.results(), rows):
+        assert row[0].startswith(result.name)
+        assert sum(c.count(regimes.UNVERIFIED) for c in row) == len(result.unverified), result.key
+    page = regimes.table_html()
+    assert page.count("<tr>") == len(rows) + 1 and "&amp;" in page and " & " not in page
+    md = regimes.table_markdown().splitlines()
+    assert len(md) == len(rows) + 2 and all(line.count(" | ") == len(header) - 1 for line in md[2:])
