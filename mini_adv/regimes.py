@@ -553,7 +553,7 @@ def table_html() -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
-    return (f'<table class="table regime-table"><thead><tr>{head}</tr></thead>'
+    return (f'<table class="table regime-table" style="font-size: 0.85em"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
 
 
