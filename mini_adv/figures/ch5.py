@@ -18,6 +18,16 @@ from mini_adv.margin import (FlipProfiles, FlipScalingFit, RegimeResult, SweepPo
                              TrainHistory, fit_flip_scaling)
 
 
+def _draw_predictions(ax: Any, ns: np.ndarray) -> None:
+    """The idealisation's two lines over the range of ``ns``: 1/√n, the symmetric KKT
+    network's flip distance (dashed), and 1/2, the robust network's radius (dotted)."""
+    grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
+    ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
+            label=r"prediction $1/\sqrt{n}$ (symmetric KKT net)")
+    ax.plot(grid, np.full_like(grid, 0.5), ":", color=PALETTE["theory"],
+            label=r"$1/2$ (robust net, orthogonal data)")
+
+
 def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
     """Log-log plot of dist/‖x‖ against n: trained network along û and along ∇N (medians and
     quartiles of the points pooled over the data sets), the robust network's certified radius,
@@ -49,11 +59,7 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
         ax.errorbar(ns, med, yerr=[med - lo, hi - med], fmt=marker, color=color, capsize=3,
                     label=label + ": median, pooled quartiles")
     fit = fit_flip_scaling(sweep)
-    grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
-    ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
-            label=r"prediction $1/\sqrt{n}$ (symmetric KKT net)")
-    ax.plot(grid, np.full_like(grid, 0.5), ":", color=PALETTE["theory"],
-            label=r"$1/2$ (robust net, orthogonal data)")
+    _draw_predictions(ax, ns)
     ax.set(xlabel="number of training points $n$", ylabel=r"flip distance $/\ \|x\|$")
     power_law_axes(ax, ns, {"C": fit.C, "slope": fit.slope},
                    fit_label=fr"fit along $\hat u$: ${fit.C:.2f}\,n^{{{fit.slope:.3f}}}$",
@@ -85,11 +91,7 @@ def plot_regime_bounds(ax: Any, result: RegimeResult) -> None:
         xs = np.concatenate([np.full(v.size, n * shift) for n, v in zip(ns, vals)])
         ax.scatter(xs, np.concatenate(vals), marker=marker, s=28, color=color, alpha=0.7,
                    label=label)
-    grid = np.geomspace(ns.min() / 1.3, ns.max() * 1.3, 50)
-    ax.plot(grid, 1 / np.sqrt(grid), "--", color=PALETTE["theory"],
-            label=r"prediction $1/\sqrt{n}$ (symmetric KKT net)")
-    ax.plot(grid, np.full_like(grid, 0.5), ":", color=PALETTE["theory"],
-            label=r"$1/2$ (robust net, orthogonal data)")
+    _draw_predictions(ax, ns)
     ax.set(xlabel="number of training points $n$", ylabel=r"distance $/\ \|x\|$")
     power_law_axes(ax, ns, y_ticks=[0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
 
