@@ -22,6 +22,7 @@ from mini_adv.margin.network import _params_and_data, init_two_layer
 from mini_adv.margin.robust import _certified_radius, _universal, universal_direction
 from mini_adv.margin.training import TrainHistory, _check_method, _resolve_lr, train, train_kernel
 from mini_adv.nets import MLPParams, Network, apply
+from mini_adv.regimes import typical_coherence
 from mini_adv.runtime import progress
 from mini_adv.validation import check_key, check_number, check_size
 
@@ -323,22 +324,6 @@ class RegimeResult:
         return out
 
 
-def _typical_n_coherence(n: int, d: int) -> float:
-    """n·√(2 ln(n(n−1)/2)/d): the typical n·μ(X) of n points uniform on a sphere in ℝ^d.
-
-    Each ⟨x_i, x_k⟩/‖x‖² is nearly N(0, 1/d), and μ(X) is the largest modulus of n(n−1)/2
-    of them, about √(2 ln(n(n−1)/2)/d) (the usual estimate of a Gaussian maximum; the
-    measured value fluctuates around it by about 10 %, see :func:`~mini_adv.data.coherence`).
-
-    Raises:
-        ValueError: for n < 2 or d < 1.
-    """
-    n, d = check_size("n", n), check_size("d", d)
-    if n < 2:
-        raise ValueError(f"n·μ(X) needs n ≥ 2 points; got n = {n}")
-    return n * math.sqrt(2.0 * math.log(n * (n - 1) / 2) / d) if n > 2 else 2 * math.sqrt(2 / (math.pi * d))
-
-
 def regime_experiment(key: jax.Array, d: int, ns: Sequence[int], *, n_datasets: int,
                       width: int, steps: int, threshold: float = 1 / 3,
                       **sweep_kwargs: Any) -> RegimeResult:
@@ -372,7 +357,8 @@ def regime_experiment(key: jax.Array, d: int, ns: Sequence[int], *, n_datasets: 
 
     Raises:
         ValueError: for a bad threshold, an n < 2, a configuration whose typical n·μ(X)
-            (about n·√(2 ln(n(n−1)/2)/d)) is above ``threshold`` (outside the regime: use
+            (n times :func:`mini_adv.regimes.typical_coherence`, the median μ(X) of n
+            points uniform on the sphere) is above ``threshold`` (outside the regime: use
             :func:`sweep_n`, or raise d), and everything :func:`sweep_n` rejects.
     """
     key = check_key(key)
@@ -382,7 +368,9 @@ def regime_experiment(key: jax.Array, d: int, ns: Sequence[int], *, n_datasets: 
     if not ns:
         raise ValueError("ns is empty; pass at least one number of points n")
     for n in ns:
-        typical = _typical_n_coherence(n, d)
+        if n < 2:
+            raise ValueError(f"n·μ(X) needs n ≥ 2 points; got n = {n}")
+        typical = n * typical_coherence(n, d)
         if typical > threshold:
             need = math.ceil(d * (typical / threshold) ** 2)
             raise ValueError(f"n = {n}, d = {d} is outside the regime: the typical n·μ(X) is "
