@@ -18,7 +18,8 @@ fails in a soak run becomes such a regression test once its cause is understood.
 
 Helpers shared by several files: ``x64`` (the test runs in float64), ``linear_net`` and
 ``stack`` (builders of the small networks the attack tests use), ``agg_figure`` and
-``agg_pyplot`` (figures that are closed even when the test fails).
+``agg_pyplot`` (figures that are closed even when the test fails); ``chapter_preset`` (a
+chapter's own size preset, for the tests of what its prose claims).
 """
 
 import dataclasses
@@ -175,6 +176,35 @@ def stack():
     inputs on the sphere of radius √d (``data.sphere_batches``), ``X`` of shape (N, n, d) with
     d = widths[0]."""
     return _stack
+
+
+def chapter_preset(chapter: str, preset: str = "cpu") -> dict:
+    """The size preset of a book chapter, as its ``runtime.sizes(cpu=dict(...), gpu=dict(...))``
+    cell writes it: ``chapter_preset("ch3")["dims"]``. A test that asserts what a chapter's prose
+    says reads the chapter's own sizes from here, so that chapter and test cannot drift apart.
+
+    Raises:
+        AssertionError: no such chapter, no ``runtime.sizes`` cell, or a preset that is not a
+            literal ``dict(...)`` of constants.
+    """
+    import ast
+    import json
+
+    book = pathlib.Path(__file__).resolve().parents[1] / "book"
+    matches = sorted(book.glob(f"{chapter}_*.ipynb")) or sorted(book.glob(f"{chapter}.ipynb"))
+    assert matches, f"no notebook {chapter}_*.ipynb in {book}"
+    for cell in json.loads(matches[0].read_text())["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] != "code" or "runtime.sizes(" not in src:
+            continue
+        lines = [line for line in src.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "sizes":
+                for kw in node.keywords:
+                    if kw.arg == preset:
+                        assert isinstance(kw.value, ast.Call), f"{chapter}: {preset} preset is not dict(...)"
+                        return {k.arg: ast.literal_eval(k.value) for k in kw.value.keywords}
+    raise AssertionError(f"{chapter}: no runtime.sizes({preset}=dict(...)) cell")
 
 
 @pytest.fixture

@@ -84,26 +84,50 @@ def _markdown(chapter: str) -> str:
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 
 
+# An exercise's title ends with "(kind, difficulty, N min)", e.g. "(proof, ★★, 30 min)":
+# ★ routine, ★★ needs an idea, ★★★ a research-level step or a long computation.
+KINDS = ("pen and paper", "proof", "code", "experiment", "experiment design")
+_TITLE = re.compile(r"\(([^(),]+), ★{1,3}, \d+ min\)$")
+SOLUTION_WORDS = 40
+
+
 def test_every_exercise_has_a_time_estimate_and_one_solution_that_stripping_removes():
     for chapter in chapters():
         text = _markdown(chapter)
         exercises = re.findall(r"^:{3,}\{exercise\} (.*)\n:label: (\S+)", text, flags=re.M)
         assert len(exercises) >= 3, f"{chapter}: fewer than three exercises"
         for title, _ in exercises:
-            assert re.search(r"\([^()]+, \d+ min\)$", title), f"{chapter}: no '(kind, N min)' in {title!r}"
+            m = _TITLE.search(title)
+            assert m, f"{chapter}: no '(kind, ★…, N min)' at the end of {title!r}"
+            assert m[1] in KINDS, f"{chapter}: kind {m[1]!r} of {title!r} is not one of {KINDS}"
         blocks = student_edition.solution_blocks(text)
         targets = sorted(re.match(r"\S+ (\S+)", b)[1] for b in blocks)
         assert targets == sorted(label for _, label in exercises), f"{chapter}: solutions {targets}"
         assert all(":class: dropdown" in b.splitlines()[1:3] for b in blocks), f"{chapter}: not collapsed"
+        for b in blocks:  # a full solution, not a hint: at least SOLUTION_WORDS words
+            words = len(re.findall(r"\w+", "\n".join(b.splitlines()[1:-1])))
+            assert words >= SOLUTION_WORDS, f"{chapter}: the solution {b.splitlines()[0]!r} has {words} words"
         stripped = student_edition.strip_solutions(text)
         assert "{solution}" not in stripped and stripped.count("{exercise}") == len(exercises)
 
 
-def _exercises(chapter: str) -> list[tuple[str, str, str, int]]:
-    """(label, title, kind, minutes) of every exercise of a chapter."""
-    found = re.findall(r"^:{3,}\{exercise\} (.*) \(([^()]+), (\d+) min\)\n:label: (\S+)",
+def _exercises(chapter: str) -> list[tuple[str, str, str, str, int]]:
+    """(label, title, kind, difficulty, minutes) of every exercise of a chapter."""
+    found = re.findall(r"^:{3,}\{exercise\} (.*) \(([^(),]+), (★{1,3}), (\d+) min\)\n:label: (\S+)",
                        _markdown(chapter), flags=re.M)
-    return [(label, title, kind, int(minutes)) for title, kind, minutes, label in found]
+    return [(label, title, kind, stars, int(minutes)) for title, kind, stars, minutes, label in found]
+
+
+def test_every_chapter_has_two_proof_exercises_and_keeps_its_kinds():
+    """Each chapter assigns at least two proofs; chapters 1–5 also keep a pen-and-paper, a code
+    and an experiment-design exercise (the closing chapter is a reading chapter: proofs and any
+    other kinds)."""
+    for n, chapter in enumerate(chapters(), start=1):
+        kinds = [kind for _, _, kind, _, _ in _exercises(chapter)]
+        assert kinds.count("proof") >= 2, f"{chapter}: {kinds.count('proof')} proof exercises, want 2"
+        if n <= 5:
+            missing = {"pen and paper", "code", "experiment design"} - set(kinds)
+            assert not missing, f"{chapter}: no {sorted(missing)} exercise"
 
 
 def _chapter_times(chapter: str) -> tuple[int, int]:
@@ -122,8 +146,9 @@ def test_chapter_time_estimates_add_up():
 
 def test_instructor_page_lists_every_chapter_and_exercise_as_the_chapters_do():
     page = (ROOT / "book" / "instructor.md").read_text()
-    rows = re.findall(r"^\| (\d) \| \{numref\}`(\S+)`: [^|]+\| ([^|]+?) \| (\d+) min \|", page, flags=re.M)
-    listed = {label: (int(n), kind, int(minutes)) for n, label, kind, minutes in rows}
+    rows = re.findall(r"^\| (\d) \| \{numref\}`(\S+)`: [^|]+\| ([^|]+?) \| (★{1,3}) \| (\d+) min \|",
+                      page, flags=re.M)
+    listed = {label: (int(n), kind, stars, int(minutes)) for n, label, kind, stars, minutes in rows}
     expected = {}
     for n, chapter in enumerate(chapters(), start=1):
         reading, _ = _chapter_times(chapter)
@@ -132,7 +157,7 @@ def test_instructor_page_lists_every_chapter_and_exercise_as_the_chapters_do():
         row = (f"| {n}. {{doc}}`{pathlib.Path(chapter).name}` | {reading} min | {total} min "
                f"({len(exercises)} exercises) |")
         assert row in page, f"instructor page: expected the row {row!r}"
-        expected |= {label: (n, kind, minutes) for label, _, kind, minutes in exercises}
+        expected |= {label: (n, kind, stars, minutes) for label, _, kind, stars, minutes in exercises}
     assert listed == expected, f"instructor page's exercise table: {set(listed.items()) ^ set(expected.items())}"
 
 
