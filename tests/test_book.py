@@ -181,6 +181,39 @@ def test_book_builds_clean_with_warnings_as_errors(public_site, pytestconfig):
     assert (public_site.html / "index.html").exists()
 
 
+PAGE_LIMIT = 1_000_000  # bytes: a chapter page with its figures and slider frames
+FIGURE_DPI = 150
+
+
+def _png_dpi(data: bytes) -> float:
+    import io
+
+    from PIL import Image
+
+    return float(Image.open(io.BytesIO(data)).info.get("dpi", (0, 0))[0])
+
+
+@pytest.mark.book
+def test_chapter_pages_weigh_under_a_megabyte_and_their_figures_are_sharp(public_site):
+    """Every chapter page, with the figures it loads and its slider frames, weighs under
+    PAGE_LIMIT, and every figure and frame is rendered at FIGURE_DPI or more."""
+    import base64
+
+    for chapter in chapters():
+        page = public_site.html / f"{chapter}.html"
+        html = page.read_text()
+        images = sorted({(page.parent / src).resolve()
+                         for src in re.findall(r'<img[^>]*\ssrc="([^"]+\.png)"', html)})
+        weight = len(html.encode()) + sum(p.stat().st_size for p in images)
+        assert weight < PAGE_LIMIT, f"{chapter}: {weight / 1e6:.2f} MB with its {len(images)} images"
+        figures = [p.read_bytes() for p in images if p.parent.name == "_images"]
+        frames = [base64.b64decode(m.replace("\\\n", "")) for m in
+                  re.findall(r'data:image/png;base64,((?:[A-Za-z0-9+/=]|\\\n)+)', html)]
+        assert figures, f"{chapter}: no figure"
+        low = [round(_png_dpi(b)) for b in figures + frames if _png_dpi(b) < FIGURE_DPI - 0.5]
+        assert not low, f"{chapter}: {len(low)} figures or frames below {FIGURE_DPI} dpi: {low[:5]}"
+
+
 # ---- no solution text in the student edition --------------------------------------------
 
 # Markup that renders differently from its source (maths, roles, inline code, emphasis,

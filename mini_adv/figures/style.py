@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import matplotlib as mpl
@@ -22,17 +23,25 @@ import matplotlib.pyplot as plt
 from mini_adv.runtime import static_mode
 
 PALETTE: dict[str, str] = {
-    "gradient": "#d62728",   # the gradient direction / adversarial
-    "random": "#1f77b4",     # random directions
+    "gradient": "#d55e00",   # the gradient direction / adversarial (vermillion)
+    "random": "#0072b2",     # random directions (blue)
     "theory": "#222222",     # predictions (dashed)
-    "accent": "#2ca02c",
+    "accent": "#009e73",     # a third series (bluish green)
     "muted": "#7f7f7f",
     "positive": "#fdd9b5",   # f > 0 region
     "negative": "#c6dbef",   # f < 0 region
 }
-"""Named colours used consistently across chapters (theory is always dark and dashed)."""
+"""Named colours used consistently across chapters (theory is always dark and dashed). The
+series colours are Okabe & Ito's colour-blind-safe palette (vermillion, blue, bluish green: no
+red next to green)."""
 
-CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+CYCLE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#882255"]
+"""The colour cycle: Okabe & Ito's palette (without its yellow, unreadable on white) and Tol's
+wine as a seventh colour, so that seven series (chapter 4's activations) get seven colours."""
+
+DPI = 150
+"""Resolution of every figure and slider frame (pixels per inch): sharp on HiDPI screens at
+the page's column width."""
 
 
 def power_law_axes(ax: Any, xs: Sequence[float], fit: Any = None, *,
@@ -70,7 +79,8 @@ BOOK_RC: dict[str, Any] = {
     "axes.facecolor": "white",
     "savefig.facecolor": "white",
     "savefig.transparent": False,
-    "figure.dpi": 100,
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
     "figure.figsize": (7.0, 4.2),
     "font.size": 11,
     "axes.titlesize": 12,
@@ -156,4 +166,28 @@ def slider(draw: Callable[[plt.Figure, Any], None], values: Sequence[Any], *, la
     anim = FuncAnimation(fig, frame, frames=len(values), interval=1200, blit=False)
     html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
-    return HTML(html)
+    return HTML(compress_frames(html, dpi=fig.dpi))
+
+
+_FRAME = re.compile(r'"data:image/png;base64,((?:[A-Za-z0-9+/=]|\\\n)+)"')
+
+
+def compress_frames(html: str, *, dpi: float = DPI) -> str:
+    """The kernel-free player ``html`` with every embedded PNG frame re-encoded as a
+    256-colour palette PNG (Pillow's median-cut quantiser, then ``optimize``): line plots use a
+    handful of colours plus antialiasing shades, so the frames look the same and weigh about a
+    third. The PNGs keep their resolution (``dpi`` is written into each frame)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    def recode(match: re.Match) -> str:
+        raw = base64.b64decode(match[1].replace("\\\n", ""))
+        image = Image.open(io.BytesIO(raw)).convert("RGB")
+        out = io.BytesIO()
+        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+            out, format="PNG", optimize=True, dpi=(dpi, dpi))
+        return '"data:image/png;base64,' + base64.b64encode(out.getvalue()).decode() + '"'
+
+    return _FRAME.sub(recode, html)
