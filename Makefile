@@ -7,7 +7,7 @@
 #               on the same commit, every time.
 #   make soak   the statistical tests (those that use fresh_key) on fresh OS-random seeds,
 #               SOAK_REPEAT times each; prints each failing seed with the line that replays it
-# one for the speed benchmarks (book/performance.md):
+# one for the speed benchmarks (book/implementation.md):
 #   make bench    the reference benchmark in its own environment (.venv-bench, the peers of
 #                 benchmarks/requirements.txt); writes benchmarks/results/<date>.{json,md}
 #                 and latest.{json,md}, which the Performance page includes
