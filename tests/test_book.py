@@ -17,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import chapter_times  # noqa: E402
 import colab_python  # noqa: E402
+import instructor_tables  # noqa: E402,F401
 import run_chapters  # noqa: E402
 import student_edition  # noqa: E402
 import sync_colab  # noqa: E402
@@ -159,6 +160,13 @@ def test_instructor_page_lists_every_chapter_and_exercise_as_the_chapters_do():
         assert row in page, f"instructor page: expected the row {row!r}"
         expected |= {label: (n, kind, stars, minutes) for label, _, kind, stars, minutes in exercises}
     assert listed == expected, f"instructor page's exercise table: {set(listed.items()) ^ set(expected.items())}"
+
+
+def test_instructor_tables_are_written_from_the_chapters():
+    import instructor_tables
+
+    page = (ROOT / "book" / "instructor.md").read_text()
+    assert instructor_tables.updated(page) == page, "run python tools/instructor_tables.py"
 
 
 @pytest.mark.book
