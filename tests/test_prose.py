@@ -118,3 +118,17 @@ def test_setup_cells_are_collapsed(chapter):
     assert setup, f"{chapter}: expected a Colab cell"
     for i, cell in setup:
         assert "hide-cell" in cell.get("metadata", {}).get("tags", []), f"{chapter}: setup cell {i} not collapsed"
+
+
+_FIGURE_CALL = re.compile(r"\bfigures\.\w+\.(?:plot|draw)_\w+\(|\bstyle\.slider\(|\bplt\.(?:figure|subplots)\(")
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_every_figure_is_followed_by_what_to_see(chapter):
+    """A cell that draws a figure is followed by a markdown cell (the sentence that says what to
+    see in it), not by another code cell or the end of the chapter."""
+    cells = _cells(chapter)
+    lonely = [i for i, cell in enumerate(cells) if cell["cell_type"] == "code"
+              and _FIGURE_CALL.search("".join(cell["source"]))
+              and (i + 1 == len(cells) or cells[i + 1]["cell_type"] != "markdown")]
+    assert not lonely, f"{chapter}: figure cells {lonely} are not followed by a sentence saying what to see"
