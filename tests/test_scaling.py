@@ -56,7 +56,7 @@ def test_every_flip_claimed_in_the_chapter_is_verified(fresh_key):
     assert by["gradient flow"].flip_rate > 0.5
     assert by["random ray (≤ 2‖x‖)"].over_linear_median > 3.0  # chapter 1: about √d/|Z|
     # one adaptive step with c moves exactly c times the linearised distance
-    assert abs(by["one step, c = 1.5"].over_linear_median - 1.5) < 1e-4
+    assert abs(by["one step, κ = 1.5"].over_linear_median - 1.5) < 1e-4
     for widths in ([64, 16, 1], [64, 16, 2], [64] + [16] * 6):
         m = scaling.measure_flow(jax.random.fold_in(fresh_key, len(widths)), widths,
                                  n_networks=4, n_inputs=8)
