@@ -20,7 +20,9 @@ not give the constant; this module measures it:
   random) side by side on the same draws;
 * :func:`gradient_along_flow` measures ‖∇f‖ along the flow's path (the proof's lemmas);
 * :func:`flow_plane` computes the flow's path in the plane of x and ∇f(x), for the figure
-  :func:`mini_adv.figures.ch3.draw_flow_plane`.
+  :func:`mini_adv.figures.ch3.draw_flow_plane`;
+* :func:`flow_paths` records the paths from many inputs, each in its own (x, ∇f(x)) plane in
+  units of ‖x‖/√d, for the interactive figure :func:`mini_adv.figures.ch3.draw_flow_paths`.
 
 Every many-network experiment runs its kernel through :func:`mini_adv.parallel.map_networks`
 (compiled once per shape). The chapter's figures and tables are in :mod:`mini_adv.figures.ch3`.
@@ -344,10 +346,14 @@ class FlowScalingFit:
 
     Attributes:
         slope: the fitted exponent (the theorem: −1/2). C: the fitted constant.
+        slope_se: the standard error of the slope propagated from the network-level standard
+            errors of the means (NaN where a mean has no s.e.): with u_i = log d_i − mean,
+            se² = Σ u_i² (se_i/mean_i)² / (Σ u_i²)².
     """
 
     slope: float
     C: float
+    slope_se: float = math.nan
 
     @property
     def C_over_sqrt_2_over_pi(self) -> float:
@@ -371,13 +377,18 @@ def fit_flow_scaling(sweep: Sequence[FlowMeasurement]) -> FlowScalingFit:
         ValueError: for fewer than two measurements, or a d where no input flipped.
     """
     dims = [m.d for m in sweep]
-    means = []
+    means, rel_se = [], []
     for m in sweep:
         if not m.flipped.any():
             raise ValueError(f"no input flipped at d = {m.d}: no distance to fit there")
-        means.append(network_mean(np.where(m.flipped, m.rel_distance, np.nan)).mean)
+        nm = network_mean(np.where(m.flipped, m.rel_distance, np.nan))
+        means.append(nm.mean)
+        rel_se.append(nm.se / nm.mean if nm.n > 1 else math.nan)
     slope, C = fit_power_law(dims, means)
-    return FlowScalingFit(slope=slope, C=C)
+    u = np.log(np.asarray(dims, float))
+    u -= u.mean()
+    slope_se = float(math.sqrt(np.sum(u ** 2 * np.asarray(rel_se) ** 2)) / np.sum(u ** 2))
+    return FlowScalingFit(slope=slope, C=C, slope_se=slope_se)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -425,7 +436,8 @@ def compare_methods(key: jax.Array, widths: Sequence[int], *, n_networks: int, n
 
     Methods (all from :mod:`mini_adv.attacks`, on ``n_networks`` networks through
     :func:`~mini_adv.parallel.map_networks`, compiled once per shape and number of c values):
-    ``gradient_step`` with c ∈ ``c_values``; ``gradient_flow``; ``deepfool``; the first flip
+    ``gradient_step`` with c ∈ ``c_values`` (the book's step factor κ: x′ = x − κ f∇f/‖∇f‖²;
+    the rows are named "one step, κ = …"); ``gradient_flow``; ``deepfool``; the first flip
     along the ray −sign(f)∇f; the first flip along a random direction within
     ``random_budget``·‖x‖. The flow and the gradient ray get the budget 2·max‖x‖. For each:
     the fraction flipped (verified in float64), the median of √d·‖δ‖/‖x‖ over flipped
@@ -459,7 +471,7 @@ def compare_methods(key: jax.Array, widths: Sequence[int], *, n_networks: int, n
     steps, flow, deepfool, along, rnd, lin, nx = map_networks(
         _compare_one, params, X, U, full(np.asarray(c_values)), full(2.0 * float(nx.max())),
         full(random_budget))
-    results = [(f"one step, c = {c:g}", jax.tree.map(lambda a, i=i: a[:, i], steps))
+    results = [(f"one step, κ = {c:g}", jax.tree.map(lambda a, i=i: a[:, i], steps))
                for i, c in enumerate(c_values)]
     results += [("gradient flow", flow), ("DeepFool", deepfool), ("ray along the gradient", along),
                 (f"random ray (≤ {random_budget:g}‖x‖)", rnd)]
@@ -607,8 +619,9 @@ def flow_plane(net: Network, x: jax.Array, *, n_steps: int = 400, resolution: in
     path is the Euler path of :func:`~mini_adv.attacks.gradient_flow_path`, which leaves the
     plane by ``off_plane``. With ``with_crossing_plane`` (and a crossing) a second plane is
     spanned by x and the displacement x(T) − x to the first point past the boundary: it
-    contains that point, so there the path ends on the boundary. Each plane's grid covers
-    1.5 times the path's extent (at least 0.5 units) around x (:func:`mini_adv.rays.plane_slice`).
+    contains that point, so there the path ends on the boundary. Each plane's grid
+    (:func:`mini_adv.rays.plane_slice`) covers b ∈ [−R/5, R] and a ∈ [−R/2, R/2] around x, with
+    R = max(1.3 max|b|, 2.6 max|a|, 0.5): the path runs upwards and barely sideways.
 
     Args:
         net: a network. x: ``(d,)`` one input.
@@ -649,9 +662,11 @@ def flow_plane(net: Network, x: jax.Array, *, n_steps: int = 400, resolution: in
     panels = []
     for e2, name, title in planes:
         a, b = path @ e1 / unit, path @ e2 / unit
-        reach = max(1.5 * float(np.max(np.abs(np.r_[a, b]))), 0.5)
+        # the path runs upwards and barely sideways: b in [−R/5, R], a in [−R/2, R/2]
+        reach = max(1.3 * float(np.max(np.abs(b))), 2.6 * float(np.max(np.abs(a))), 0.5)
         r = reach * unit / nx
-        A, B, F = plane_slice(params, x, jnp.asarray(e2), extent=(1 - r, 1 + r, -r, r),
+        A, B, F = plane_slice(params, x, jnp.asarray(e2),
+                              extent=(1 - r / 2, 1 + r / 2, -r / 5, r),
                               resolution=resolution)  # the same e₁, e₂ as here
         panels.append(PlanePanel(axis_label=name, title=title, a=a, b=b,
                                  A=(A - 1.0) * nx / unit, B=B * nx / unit, F=F))
@@ -663,3 +678,115 @@ def flow_plane(net: Network, x: jax.Array, *, n_steps: int = 400, resolution: in
     return FlowPlane(d=d, n_steps=n_steps, distance=float(np.linalg.norm(path[-1])) / unit,
                      path=float(lengths.sum()) / unit, off_plane=float(off.max()) / unit,
                      crossed=k >= 0, stop=stop, panels=tuple(panels))
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowPaths:
+    """:func:`flow_paths`: the flow's paths from ``n`` inputs on each of ``N`` networks.
+
+    Coordinates are in units of ‖x‖/√d (the predicted order of the flip distance), each path
+    in its own plane of x and ∇f(x): ``a`` along e₁ = x/‖x‖, ``b`` along e₂ = the unit part of
+    −sign(f(x))∇f(x) orthogonal to x (so every path starts upwards), x at (0, 0). Arrays have
+    shape ``(N, n)``, or ``(N, n, K + 1)`` for the paths (NaN after the first point past the
+    boundary).
+
+    Attributes:
+        widths: the networks' widths. params: the ``N`` stacked networks. X: ``(N, n, d)`` inputs.
+        a, b: the path's coordinates. crossed: the path crossed {f = 0} within K steps.
+        distance: √d · ‖x(T) − x‖/‖x‖ at the first point past the boundary (NaN if none).
+        path: √d · (path length)/‖x‖ up to that point. off_plane: the largest distance of the
+            path from its (x, ∇f(x)) plane, same units.
+        linear: √d · |f(x)|/(‖∇f(x)‖‖x‖) = √d |cos∠(x, ∇f(x))|, the linearised distance.
+    """
+
+    widths: tuple[int, ...]
+    params: MLPParams
+    X: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    crossed: np.ndarray
+    distance: np.ndarray
+    path: np.ndarray
+    off_plane: np.ndarray
+    linear: np.ndarray
+
+    @property
+    def d(self) -> int:
+        return self.widths[0]
+
+    def typical(self) -> tuple[int, int]:
+        """``(network, input)`` of a typical path: among the paths that crossed, the one whose
+        excess length path/distance − 1 is the median (the lower median for an even count).
+
+        Raises:
+            ValueError: if no path crossed.
+        """
+        if not self.crossed.any():
+            raise ValueError("no path crossed {f = 0}: there is no typical crossing path")
+        excess = np.where(self.crossed, self.path / self.distance, np.nan)
+        order = np.argsort(excess, axis=None)[: int(self.crossed.sum())]  # NaN sort last
+        i, j = np.unravel_index(order[(order.size - 1) // 2], excess.shape)
+        return int(i), int(j)
+
+
+@functools.lru_cache(maxsize=16)
+def _paths_kernel(n_steps: int) -> Callable[[MLPParams, jax.Array], tuple[jax.Array, ...]]:
+    """The kernel of :func:`flow_paths` for one network and ``n_steps`` (one function object
+    per value, so that map_networks compiles it once per shape)."""
+    def one(p: MLPParams, x: jax.Array) -> tuple[jax.Array, ...]:
+        pts, k = gradient_flow_path_kernel(p, x, n_steps)
+        f0, g0 = value_and_input_grad_kernel(p, x[None])
+        d = x.shape[0]
+        nx = jnp.linalg.norm(x)
+        unit = nx / math.sqrt(d)
+        e1 = x / nx
+        g = g0[0]
+        perp = g - jnp.dot(g, e1) * e1
+        e2 = -jnp.sign(f0[0]) * perp / jnp.linalg.norm(perp)  # the flow starts along +e2
+        D = pts - x
+        a, b = D @ e1, D @ e2
+        off = jnp.linalg.norm(D - a[:, None] * e1 - b[:, None] * e2, axis=-1)
+        end = jnp.where(k >= 0, k, n_steps)
+        upto = jnp.arange(n_steps + 1) <= end
+        seg = jnp.linalg.norm(jnp.diff(pts, axis=0), axis=-1)
+        path = jnp.sum(jnp.where(jnp.arange(n_steps) < end, seg, 0.0))
+        crossed = k >= 0
+        dist = jnp.where(crossed, jnp.linalg.norm(D[end]), jnp.nan)
+        lin = jnp.abs(f0[0]) / (jnp.linalg.norm(g) * nx)
+        return (jnp.where(upto, a / unit, jnp.nan), jnp.where(upto, b / unit, jnp.nan), crossed,
+                dist / unit, path / unit, jnp.max(jnp.where(upto, off, 0.0)) / unit,
+                lin * math.sqrt(d))
+
+    return jax.vmap(one, in_axes=(None, 0))
+
+
+def flow_paths(key: jax.Array, widths: Sequence[int], *, n_networks: int, n_inputs: int,
+               n_steps: int = 200) -> FlowPaths:
+    """The flow's Euler paths (:func:`~mini_adv.attacks.gradient_flow_path`) from ``n_inputs``
+    inputs on each of ``n_networks`` fresh networks, each path projected on its own plane of
+    x and ∇f(x), in units of ‖x‖/√d.
+
+    In these units the linear heuristic (chapter 1) puts the crossing at height
+    √d|f|/(‖∇f‖‖x‖) ≈ |Z|, Z ~ N(0, 1), at every d (Daniely & Shacham 2020; the distance is
+    O_P(‖x‖/√d)): a picture that does not change with d. Inputs are uniform on the sphere of
+    radius √d, independent of the weights; networks from :func:`~mini_adv.nets.init_params`.
+
+    Args:
+        key: PRNG key. widths: ``[d, h₁, ...]``. n_networks, n_inputs: N networks × n inputs.
+        n_steps: K recorded Euler steps per path (a nearly linear f is crossed in about 55).
+
+    Returns:
+        A :class:`FlowPaths`.
+
+    Raises:
+        ValueError: for invalid widths, counts or key.
+    """
+    check_key(key)
+    n_networks, n_inputs = check_size("n_networks", n_networks), check_size("n_inputs", n_inputs)
+    n_steps = check_size("n_steps", n_steps)
+    widths = check_widths(widths)
+    k_net, k_x = jax.random.split(key)
+    params = init_params(k_net, widths, n=n_networks)
+    X = sphere_batches(k_x, n_networks, n_inputs, params.widths[0])
+    out = [np.asarray(v) for v in map_networks(_paths_kernel(n_steps), params, X)]
+    return FlowPaths(tuple(widths), params, np.asarray(X), *out)

@@ -280,6 +280,20 @@ def test_draw_flow_plane_without_a_crossing_says_so(agg_figure):
     assert not [ln for ln in agg_figure.axes[0].lines if ln.get_marker() == "*"]
 
 
+def test_draw_flow_paths_keeps_the_axes_it_is_given(agg_figure):
+    """The slider's frames share one set of axes (flow_paths_limits); the right panel's dashed
+    line is P(|Z| ≤ t) = erf(t/√2)."""
+    frames = [scaling.flow_paths(jax.random.key(k), [64, 16, 4], n_networks=1, n_inputs=3,
+                                 n_steps=60) for k in (1, 2)]
+    limits = ch3.flow_paths_limits(frames)
+    ch3.draw_flow_paths(agg_figure, frames[0], limits=limits)
+    _draw(agg_figure)
+    left, right = agg_figure.axes
+    assert left.get_xlim() == (-limits[0], limits[0]) and right.get_xlim() == (0.0, limits[1])
+    pred = _dashed(right)[0]
+    np.testing.assert_allclose(pred.get_ydata(), [math.erf(v / math.sqrt(2)) for v in pred.get_xdata()])
+
+
 def test_power_law_axes_takes_a_fit_record_or_a_mapping(agg_figure):
     ax1, ax2 = agg_figure.subplots(1, 2)
     fit = scaling.FlowScalingFit(slope=-0.5, C=2.0)

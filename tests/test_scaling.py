@@ -56,7 +56,7 @@ def test_every_flip_claimed_in_the_chapter_is_verified(fresh_key):
     assert by["gradient flow"].flip_rate > 0.5
     assert by["random ray (≤ 2‖x‖)"].over_linear_median > 3.0  # chapter 1: about √d/|Z|
     # one adaptive step with c moves exactly c times the linearised distance
-    assert abs(by["one step, c = 1.5"].over_linear_median - 1.5) < 1e-4
+    assert abs(by["one step, κ = 1.5"].over_linear_median - 1.5) < 1e-4
     for widths in ([64, 16, 1], [64, 16, 2], [64] + [16] * 6):
         m = scaling.measure_flow(jax.random.fold_in(fresh_key, len(widths)), widths,
                                  n_networks=4, n_inputs=8)
@@ -178,6 +178,9 @@ def test_vanishing_ratio_sweep_follows_the_chapters_claim(fresh_key):
      "zero vector"),
     (lambda: scaling.gradient_along_flow(jax.random.key(0), [16, 4], n_networks=1, n_inputs=1,
                                          n_steps=0), "n_steps"),
+    (lambda: scaling.flow_paths(jax.random.key(0), [16, 4], n_networks=1, n_inputs=1,
+                                n_steps=0), "n_steps"),
+    (lambda: scaling.flow_paths(jax.random.key(0), [16], n_networks=1, n_inputs=1), "at least 2"),
 ])
 def test_bad_settings_raise(call, msg):
     with pytest.raises(ValueError, match=msg):
@@ -273,3 +276,20 @@ def test_plot_rescaled_and_rescaled_table_show_every_series(agg_figure):
     assert len(table) == 1 + 4
     assert "[512, 108, 23]" in table[-1] and "vanishing" in table[-1]
     assert "[512, 128, 32]" in table[-2] and "fixed" in table[-2]
+
+
+def test_flow_paths_start_upwards_and_the_typical_path_is_the_median():
+    """Every path starts at (0, 0) and moves up (+e₂); the distance is ‖x(T) − x‖ in units of
+    ‖x‖/√d; typical() picks the median excess length; a one-unit bottleneck has no typical path."""
+    P = scaling.flow_paths(jax.random.key(5), [256, 64, 16], n_networks=2, n_inputs=4)
+    assert P.a.shape == P.b.shape == (2, 4, 201) and P.X.shape == (2, 4, 256)
+    assert np.all(P.a[..., 0] == 0) and np.all(P.b[..., 0] == 0) and np.all(P.b[..., 1] > 0)
+    ok = P.crossed
+    assert ok.any() and np.all(P.path[ok] >= P.distance[ok] * (1 - 1e-5))
+    i, j = P.typical()
+    excess = np.sort((P.path / P.distance)[ok])
+    assert P.path[i, j] / P.distance[i, j] == excess[(excess.size - 1) // 2]
+    Q = scaling.flow_paths(jax.random.key(6), [64, 16, 1], n_networks=1, n_inputs=4, n_steps=20)
+    if not Q.crossed.any():
+        with pytest.raises(ValueError, match="no path crossed"):
+            Q.typical()

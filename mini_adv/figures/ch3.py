@@ -6,6 +6,8 @@
 * :func:`plot_breakdown`, :func:`breakdown_table` — where the flow fails (bottlenecks, depth).
 * :func:`methods_table` — the rows of :func:`mini_adv.scaling.compare_methods`.
 * :func:`draw_flow_plane` — the flow's path in the plane of x and ∇f(x).
+* :func:`draw_flow_paths`, :func:`flow_paths_limits` — many paths, each in its own plane, on
+  axes fixed across the frames of a slider.
 
 They take the results of :mod:`mini_adv.scaling` and draw on a figure or axes the caller creates.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import math
+
 import jax
 import numpy as np
 from matplotlib.lines import Line2D
@@ -21,8 +25,8 @@ from matplotlib.patches import Patch
 
 from mini_adv.figures.style import PALETTE, power_law_axes
 from mini_adv.nets import Network
-from mini_adv.scaling import (SQRT_2_OVER_PI, FlowMeasurement, FlowPlane, FlowScalingFit,
-                              MethodRow, fit_flow_scaling, flow_plane)
+from mini_adv.scaling import (SQRT_2_OVER_PI, FlowMeasurement, FlowPaths, FlowPlane,
+                              FlowScalingFit, MethodRow, fit_flow_scaling, flow_plane)
 from mini_adv.stats import network_mean
 
 
@@ -43,8 +47,9 @@ def plot_scaling(ax: Any, sweep: Sequence[FlowMeasurement]) -> FlowScalingFit:
     ax.plot(grid, SQRT_2_OVER_PI / np.sqrt(grid), "--", color=PALETTE["theory"],
             label=r"prediction $\sqrt{2/\pi}\,/\sqrt{d}$")
     ax.set(xlabel="input dimension $d$", ylabel=r"relative flip distance $\|\delta\|/\|x\|$")
-    power_law_axes(ax, dims, fit, fit_label=fr"fit: ${fit.C:.2f}\,d^{{{fit.slope:.3f}}}$",
-                   y_ticks=[0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
+    power_law_axes(ax, dims, fit,
+                   fit_label=fr"fitted power law: slope ${fit.slope:.2f} \pm {2 * fit.slope_se:.2f}$ (2 s.e.)",
+                   y_ticks=[0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.07, 0.1, 0.2])
     ax.legend(loc="lower left")
     return fit
 
@@ -105,15 +110,23 @@ def rescaled_table(series: Sequence[tuple[str, Sequence[FlowMeasurement]]]) -> s
 def plot_breakdown(fig: Any, panels: Sequence[tuple[Sequence[FlowMeasurement], Sequence[float], str, str]]
                    ) -> None:
     """One panel per ``(measurements, xs, xlabel, title)``: against a size parameter, the
-    fractions of inputs flipped, of inputs stuck where f ≡ 0 (f(x₀) = 0, or the flow stopped
-    at ∇f = 0), and of networks on which no input flipped; one legend below the panels."""
+    three outcomes of the flow, which add up to 1 — inputs flipped (± 2 s.e. over networks),
+    inputs stuck where f ≡ 0 (f(x₀) = 0, or the flow stopped at ∇f = 0), inputs whose flow
+    used up its budget (path length or steps) while still descending — and the fraction of
+    networks on which no input flipped; one legend below the panels."""
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (measurements, xs, xlabel, title) in zip(axes, panels):
         summ = [m.summary() for m in measurements]
-        ax.plot(xs, [s["flip_rate"] for s in summ], "o-", color=PALETTE["gradient"],
-                label="inputs flipped")
-        ax.plot(xs, [s["flat_rate"] for s in summ], "s--", color=PALETTE["muted"],
+        per_net = [m.flipped.mean(axis=1) for m in measurements]
+        se2 = [2 * (v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else 0.0) for v in per_net]
+        flipped = np.array([s["flip_rate"] for s in summ])
+        flat = np.array([s["flat_rate"] for s in summ])
+        ax.errorbar(xs, flipped, yerr=se2, fmt="o-", color=PALETTE["gradient"], capsize=3,
+                    label=r"inputs flipped ($\pm 2$ s.e., networks)")
+        ax.plot(xs, flat, "s--", color=PALETTE["muted"],
                 label=r"inputs stuck where $f \equiv 0$ ($f(x_0) = 0$ or $\nabla f = 0$ on the way)")
+        ax.plot(xs, np.clip(1.0 - flipped - flat, 0.0, 1.0), "D-.", color=PALETTE["theory"],
+                mfc="none", label="inputs whose flow used up its budget")
         ax.plot(xs, [s["networks_without_flip"] for s in summ], "^:", color=PALETTE["random"],
                 label="networks with no flip at all")
         ax.set(xscale="log", xlabel=xlabel, ylim=(-0.03, 1.03), title=title)
@@ -121,8 +134,8 @@ def plot_breakdown(fig: Any, panels: Sequence[tuple[Sequence[FlowMeasurement], S
         ax.minorticks_off()
     axes[0].set_ylabel("fraction")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.22, wspace=0.08)
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.27, wspace=0.08)
 
 
 def breakdown_table(rows: Sequence[tuple[str, FlowMeasurement]]) -> str:
@@ -182,7 +195,8 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
                Patch(color=PALETTE["negative"], label="$f < 0$"),
                Line2D([], [], color="black", lw=1.2, label="$f = 0$ in this plane"),
                Line2D([], [], color=PALETTE["gradient"], lw=2, label="flow path (projected)")]
-    axes[0].legend(handles=handles, loc="upper left", fontsize=9)
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=9)
+    fig.subplots_adjust(bottom=0.2, top=0.86)
     if out.crossed:
         what = "‖x(T) − x‖"
     else:
@@ -192,3 +206,59 @@ def draw_flow_plane(fig: Any, net: Network, x: jax.Array, *, n_steps: int = 400,
                            f"off the (x, ∇f) plane ≤ {out.off_plane:.2f}  (units ‖x‖/√d)"),
                  fontsize=10)
     return out
+
+
+def flow_paths_limits(frames: Sequence[FlowPaths]) -> tuple[float, float]:
+    """``(a_max, b_max)``: axes that hold every path of every frame of :func:`draw_flow_paths`
+    (b up to the highest crossing, rounded up to 0.5; a within ±a_max, at least ±b_max/2 so that
+    the equal-aspect panel is not a sliver), so that a slider over d keeps its axes fixed and
+    only the paths change."""
+    b_top = max(float(np.nanmax(np.where(p.crossed[..., None], p.b, np.nan)))
+                if p.crossed.any() else 1.0 for p in frames)
+    a_top = max(float(np.nanmax(np.abs(p.a))) for p in frames)
+    b_max = max(1.0, math.ceil(2 * 1.05 * b_top) / 2)
+    return max(b_max / 2, math.ceil(2 * 1.05 * a_top) / 2), b_max
+
+
+def draw_flow_paths(fig: Any, paths: FlowPaths, *, limits: tuple[float, float] | None = None
+                    ) -> None:
+    """The flow's paths from many inputs (left) and the fraction flipped within a distance
+    (right), in units of ‖x‖/√d, in which the prediction does not depend on d.
+
+    Left: each path in its own plane of x and ∇f(x) (:func:`~mini_adv.scaling.flow_paths`),
+    from x at (0, 0), with a star at its first point past the boundary, and the linear
+    heuristic's mean height √(2/π) dashed. Right: the empirical distribution of the crossing
+    distance √d‖x(T) − x‖/‖x‖ (the fraction of inputs flipped within t), against the linear
+    heuristic's P(|Z| ≤ t) = erf(t/√2), dashed. ``limits`` = ``(a_max, b_max)`` from
+    :func:`flow_paths_limits` fixes the axes (a ∈ ±a_max, b and t ∈ [0, b_max]).
+    """
+    a_max, b_max = limits or flow_paths_limits([paths])
+    ax, bx = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[1, 1.3]))
+    crossed = paths.crossed.ravel()
+    A, B = paths.a.reshape(crossed.size, -1), paths.b.reshape(crossed.size, -1)
+    for a, b, ok in zip(A, B, crossed):
+        keep = np.isfinite(a)
+        color = PALETTE["gradient"] if ok else PALETTE["muted"]
+        ax.plot(a[keep], b[keep], "-", color=color, lw=1, alpha=0.7)
+        if ok:
+            ax.plot([a[keep][-1]], [b[keep][-1]], "*", color=color, ms=7)
+    ax.plot([0.0], [0.0], "o", color="black", ms=5, zorder=5)
+    ax.axhline(SQRT_2_OVER_PI, ls="--", color=PALETTE["theory"], lw=1)
+    ax.set(xlim=(-a_max, a_max), ylim=(-0.05 * b_max, b_max), aspect="equal",
+           xlabel=r"along $x$ (units $\|x\|/\sqrt{d}$)",
+           ylabel=r"along $-\mathrm{sign}(f)\nabla f(x)_\perp$ (units $\|x\|/\sqrt{d}$)",
+           title="paths, each in its own plane")
+    t = np.sort(paths.distance.ravel()[crossed])
+    n = crossed.size
+    bx.step(np.r_[0.0, t, b_max], np.r_[0.0, np.arange(1, t.size + 1) / n, t.size / n],
+            where="post", color=PALETTE["gradient"], lw=2, label="measured (flow)")
+    grid = np.linspace(0.0, b_max, 200)
+    bx.plot(grid, [math.erf(v / math.sqrt(2.0)) for v in grid], "--", color=PALETTE["theory"],
+            label=r"linear heuristic $P(|Z| \leq t)$")
+    bx.set(xlim=(0.0, b_max), ylim=(0.0, 1.02), xlabel=r"$t$ (units $\|x\|/\sqrt{d}$)",
+           ylabel=r"fraction flipped within $t$", title="inputs flipped within distance $t$")
+    bx.legend(loc="lower right", fontsize=9)
+    n_net, n_in = paths.crossed.shape
+    fig.suptitle(f"d = {paths.d}, widths {list(paths.widths)}: {int(crossed.sum())} of {n} "
+                 f"paths crossed ({n_net} networks × {n_in} inputs)", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.86, wspace=0.3)
