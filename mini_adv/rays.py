@@ -6,17 +6,19 @@ For the linear model f(x) = ⟨w, x⟩ the distance from x to {f = 0} is
 
 reached by moving along −sign(f) ∇f. Along a random unit direction u the same boundary is
 at distance |f(x)| / |⟨∇f(x), u⟩| = ‖x‖ |Z₀| / |Z| (Z ~ N(0, 1) independent), and only if u
-points the right way (probability 1/2). Hence, with a budget of κ‖x‖,
+points the right way (probability 1/2). Hence, with a budget of β‖x‖ (the argument ``kappa``
+of the functions below; the book writes β, because κ is its adaptive step factor),
 
-* P(a random ray flips within κ‖x‖) = P(right way) · P(|Z₀|/|Z| ≤ κ) = arctan(κ)/π,
+* P(a random ray flips within β‖x‖) = P(right way) · P(|Z₀|/|Z| ≤ β) = arctan(β)/π,
   independent of d (|Z₀|/|Z| is the absolute value of a standard Cauchy variable);
 * (random-ray distance)/(gradient-ray distance) = √d / |Z|: it grows like √d, and among
-  the rays that flip its median is C(κ)·√d with C(κ) computed by
+  the rays that flip its median is C(β)·√d with C(β) computed by
   :func:`linear_ratio_median`.
 
 :func:`compare_rays` measures the same quantities on random ReLU networks (Daniely &
 Shacham 2020: random networks are locally almost linear at this scale), :func:`sweep_rays`
-repeats it over d, and :func:`plane_slice` evaluates f on a 2-D plane through x. The
+repeats it over d, :func:`plane_slice` evaluates f on a 2-D plane through x and
+:func:`typical_input` picks an input with the median linearised distance for a picture. The
 chapter's figures and tables are in :mod:`mini_adv.figures.ch1`.
 """
 
@@ -43,35 +45,35 @@ from mini_adv.validation import check_batch, check_finite, check_key, check_numb
 
 
 def linear_flip_probability(kappa: float) -> float:
-    """P(a random ray flips a linear model within κ‖x‖) = arctan(κ)/π (large-d limit).
+    """P(a random ray flips a linear model within β‖x‖) = arctan(β)/π (large-d limit).
 
     Args:
-        kappa: the budget κ > 0, in units of ‖x‖ (Python, NumPy or 0-d JAX number).
+        kappa: the budget β > 0, in units of ‖x‖ (Python, NumPy or 0-d JAX number).
 
     Returns:
-        arctan(κ)/π, in (0, 1/2).
+        arctan(β)/π, in (0, 1/2).
 
     Raises:
-        ValueError: if κ is not a positive finite number.
+        ValueError: if β is not a positive finite number.
     """
     return math.atan(check_number("kappa", kappa, low=0.0)) / math.pi
 
 
 def linear_ratio_median(kappa: float) -> float:
-    """C(κ) with median[(random-ray distance)/(gradient-ray distance) | flip within κ‖x‖] ≈ C(κ)√d.
+    """C(β) with median[(random-ray distance)/(gradient-ray distance) | flip within β‖x‖] ≈ C(β)√d.
 
-    For the linear model the ratio is √d/|Z| and the flip condition is |Z₀| ≤ κ|Z|
-    (Z, Z₀ independent standard normals), so C(κ) = 1/q with q the median of |Z| under
-    the weight P(|Z₀| ≤ κ|Z| | Z) = erf(κ|Z|/√2). Computed by quadrature on [0, 12].
+    For the linear model the ratio is √d/|Z| and the flip condition is |Z₀| ≤ β|Z|
+    (Z, Z₀ independent standard normals), so C(β) = 1/q with q the median of |Z| under
+    the weight P(|Z₀| ≤ β|Z| | Z) = erf(β|Z|/√2). Computed by quadrature on [0, 12].
 
     Args:
-        kappa: the budget κ > 0, in units of ‖x‖.
+        kappa: the budget β > 0, in units of ‖x‖.
 
     Returns:
-        C(κ) as a float.
+        C(β) as a float.
 
     Raises:
-        ValueError: if κ is not a positive finite number.
+        ValueError: if β is not a positive finite number.
     """
     kappa = check_number("kappa", kappa, low=0.0)
     t = np.linspace(0.0, 12.0, 240_001)
@@ -105,14 +107,18 @@ class RayComparison:
     def summary(self) -> dict[str, float]:
         """Measured statistics next to the linear model's predictions.
 
-        Keys: ``p_flip_random`` (fraction of random rays that flip within κ‖x‖; linear
-        prediction arctan κ/π), ``ratio_median`` (median random/gradient distance over the
-        random rays that flip; prediction C(κ)√d), ``grad_rel_sqrt_d`` (√d · mean of
+        Keys: ``p_flip_random`` (fraction of random rays that flip within β‖x‖; linear
+        prediction arctan β/π), ``ratio_median`` (median random/gradient distance over the
+        random rays that flip; prediction C(β)√d), ``grad_rel_sqrt_d`` (√d · mean of
         gradient distance/‖x‖; prediction √(2/π); ``grad_rel_sqrt_d_se`` is its standard
         error across networks), ``grad_over_linear`` (median of
         gradient distance / linearised distance; prediction 1), ``p_flip_gradient``
         (fraction of gradient rays that flip; prediction 1); ``d`` (an int). Where no ray
         flipped, the distances are ``inf`` (explicitly: no flip within the budget).
+
+        ``ratio_median_lo``, ``ratio_median_hi``: a 95 % bootstrap interval for
+        ``ratio_median``, resampling whole networks (200 resamples, a fixed NumPy seed, so the
+        same result gives the same interval).
 
         ``grad_rel_sqrt_d`` is the mean over networks of the per-network means
         (:func:`mini_adv.stats.network_mean`): networks, not inputs, are the independent
@@ -131,16 +137,36 @@ class RayComparison:
             grad_rel, grad_se = m.mean, m.se
         else:
             grad_rel, grad_se = math.inf, math.inf
+        lo, hi = _bootstrap_median(ratio, ok)
         return {
             "d": int(self.d),
             "p_flip_random": float(flips.mean()),
             "ratio_median": float(np.median(ratio[ok])) if ok.any() else math.inf,
+            "ratio_median_lo": lo,
+            "ratio_median_hi": hi,
             "grad_rel_sqrt_d": float(grad_rel),
             "grad_rel_sqrt_d_se": float(grad_se),
             "grad_over_linear": float(np.median(grad[g_ok] / np.asarray(self.linear)[g_ok]))
             if g_ok.any() else math.inf,
             "p_flip_gradient": float(g_ok.mean()),
         }
+
+
+def _bootstrap_median(values: np.ndarray, ok: np.ndarray, *, n_boot: int = 200,
+                      seed: int = 0) -> tuple[float, float]:
+    """95 % bootstrap interval of median(values[ok]), resampling the first axis (networks)."""
+    if not ok.any():
+        return math.inf, math.inf
+    rng = np.random.default_rng(seed)
+    n = values.shape[0]
+    meds = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        v = values[idx][ok[idx]]
+        if v.size:
+            meds.append(np.median(v))
+    lo, hi = np.percentile(meds, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def _compare_one(params: MLPParams, X: jax.Array, U: jax.Array, max_distance: jax.Array):
@@ -164,14 +190,14 @@ def compare_rays(key: jax.Array, d: int, *, hidden: Sequence[float] = (1.0, 1.0)
     Draws ``n_networks`` independent bias-free He-initialised networks with widths
     ``[d, ⌈m₁d⌉, ⌈m₂d⌉, ...]`` (``hidden`` = (m₁, m₂, ...)), for each ``n_inputs`` fresh
     inputs on the sphere of radius √d and ``n_rays`` random unit directions per input, and
-    measures every flip distance within κ‖x‖ with :func:`mini_adv.attacks.ray_flip_kernel`.
+    measures every flip distance within β‖x‖ with :func:`mini_adv.attacks.ray_flip_kernel`.
     All networks run through :func:`mini_adv.parallel.map_networks` (compiled once per shape).
 
     Args:
         key: PRNG key. d: input dimension.
         hidden: width multipliers (m₁, m₂, ...) > 0. activation: activation name.
         n_networks, n_inputs, n_rays: N networks, B inputs per network, R random rays per input.
-        kappa: the budget κ > 0, in units of ‖x‖.
+        kappa: the budget β > 0, in units of ‖x‖.
 
     Returns:
         A :class:`RayComparison` with arrays ``(N, B)`` and ``(N, B, R)``.
@@ -210,14 +236,17 @@ class RaySweep:
 
     Attributes:
         d: ``(D,)`` int dimensions. kappa: the budget, in units of ‖x‖.
-        ratio_median, p_flip_random, p_flip_gradient, grad_rel_sqrt_d, grad_rel_sqrt_d_se,
-        grad_over_linear: ``(D,)`` the keys of :meth:`RayComparison.summary`, one per d.
+        ratio_median, ratio_median_lo, ratio_median_hi, p_flip_random, p_flip_gradient,
+        grad_rel_sqrt_d, grad_rel_sqrt_d_se, grad_over_linear: ``(D,)`` the keys of
+        :meth:`RayComparison.summary`, one per d.
         raw: the :class:`RayComparison` results, one per d.
     """
 
     d: np.ndarray
     kappa: float
     ratio_median: np.ndarray
+    ratio_median_lo: np.ndarray
+    ratio_median_hi: np.ndarray
     p_flip_random: np.ndarray
     p_flip_gradient: np.ndarray
     grad_rel_sqrt_d: np.ndarray
@@ -295,4 +324,37 @@ def plane_slice(net: Network, x: jax.Array, v: jax.Array, *, extent: tuple[float
 
 
 _apply_jit = jax.jit(apply)
+
+
+def typical_input(key: jax.Array, net: Network, d: int, *, n_candidates: int = 31) -> jax.Array:
+    """Of ``n_candidates`` fresh inputs on the sphere of radius √d, the one with the median
+    linearised relative distance √d · |f(x)| / (‖∇f(x)‖ ‖x‖).
+
+    A single draw of x fluctuates: its linearised distance is close in law to ‖x‖ |Z| / √d
+    (Z ~ N(0, 1)), so one picture can show the boundary unusually close or far. The median of
+    ``n_candidates`` draws is close to median |Z| ≈ 0.674 (in units of ‖x‖/√d) at every d: the
+    interactive figure of chapter 1 shows this input, so that its frames differ by d only.
+
+    Args:
+        key: PRNG key. net: one network with input dimension ``d``. d: the input dimension.
+        n_candidates: how many inputs to draw (odd, so that the median is one of them).
+
+    Returns:
+        ``(d,)`` the median input.
+
+    Raises:
+        ValueError: for an even or non-positive ``n_candidates``, a bad key, or a ``d`` that
+            does not match the network.
+    """
+    check_key(key)
+    n_candidates = check_size("n_candidates", n_candidates)
+    if n_candidates % 2 == 0:
+        raise ValueError(f"n_candidates must be odd (the median is then one of the candidates); "
+                         f"got {n_candidates}")
+    params = as_params(net)
+    X = check_batch(params, sphere(key, n_candidates, check_size("d", d)), "X")
+    f, g = value_and_input_grad_kernel(params, X)
+    rel = jnp.abs(f) / (jnp.linalg.norm(g, axis=-1) * jnp.linalg.norm(X, axis=-1))
+    order = np.argsort(np.asarray(rel))
+    return X[int(order[n_candidates // 2])]
 

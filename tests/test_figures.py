@@ -102,15 +102,26 @@ def test_draw_planes_puts_x_at_one_and_the_gradient_ray_at_its_flip(agg_figure):
     _draw(agg_figure)
     axes = agg_figure.axes
     assert len(axes) == 3 and agg_figure._suptitle.get_text() == "t"
-    for ax in axes:
-        assert list(ax.lines[0].get_xdata()) == [1.0] and list(ax.lines[0].get_ydata()) == [0.0]
+    # x at (1, 0) in units of ‖x‖; in the middle panel, rescaled by √d around x, at (0, 0)
+    for ax, x0 in zip(axes, (1.0, 0.0, 1.0)):
+        assert list(ax.lines[0].get_xdata()) == [x0] and list(ax.lines[0].get_ydata()) == [0.0]
+    assert axes[1].get_xlim() == axes[1].get_ylim() == (-3.0, 3.0)  # fixed, d-rescaled axes
     # the arrow from x to the first flip along the gradient ray, at the ray's flip distance
     res = attacks.ray_flip_kernel(p, x[None], gradients.flip_direction(p, x[None]),
                                   jnp.asarray(2.0 * math.sqrt(d)))
     assert bool(res.flipped[0])
-    arrow = axes[0].texts[0]
-    tip = np.asarray(arrow.xy) - np.array([1.0, 0.0])
-    assert np.hypot(*tip) == pytest.approx(float(res.distance[0]) / math.sqrt(d), rel=1e-4)
+    rel = float(res.distance[0]) / math.sqrt(d)
+    tip = np.asarray(axes[0].texts[0].xy) - np.array([1.0, 0.0])
+    assert np.hypot(*tip) == pytest.approx(rel, rel=1e-4)
+    assert np.hypot(*axes[1].texts[0].xy) == pytest.approx(math.sqrt(d) * rel, rel=1e-4)
+    # the box in the left panel is the middle panel's region: half-width 3/√d
+    box = axes[0].patches[-1]
+    assert box.get_width() == pytest.approx(6 / math.sqrt(d))
+    # the random ray x + t u, t ∈ [0, 2‖x‖], in the right panel: length 2 in units of ‖x‖
+    ray = axes[2].lines[1]
+    assert np.hypot(np.diff(ray.get_xdata()), np.diff(ray.get_ydata()))[0] == pytest.approx(2.0, rel=1e-5)
+    with pytest.raises(ValueError, match="zoom"):
+        ch1.draw_planes(agg_figure, p, x, u, zoom=0.0)
 
 
 # --- chapter 2 -------------------------------------------------------------------------------

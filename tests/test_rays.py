@@ -142,3 +142,28 @@ def test_numbers_may_be_numpy_or_jax_scalars():
     assert r.d == 8 and r.random.shape == (2, 2, 1)
     with pytest.raises(ValueError, match="kappa"):
         rays.linear_flip_probability(True)
+
+
+def test_typical_input_is_the_median_of_its_candidates():
+    d = 64
+    p = nets.init_params(jax.random.key(0), [d, d, d])
+    key = jax.random.key(1)
+    x = rays.typical_input(key, p, d, n_candidates=15)
+    X = data.sphere(key, 15, d)  # the same candidates
+    f, g = rays.value_and_input_grad_kernel(p, X)
+    rel = np.asarray(jnp.abs(f) / (jnp.linalg.norm(g, axis=1) * jnp.linalg.norm(X, axis=1)))
+    i = int(np.argmin(np.abs(np.asarray(X) - np.asarray(x)).sum(axis=1)))
+    np.testing.assert_allclose(np.asarray(x), np.asarray(X[i]))
+    assert rel[i] == np.median(rel)
+    with pytest.raises(ValueError, match="odd"):
+        rays.typical_input(key, p, d, n_candidates=4)
+    with pytest.raises(ValueError):
+        rays.typical_input(key, p, d + 1)
+
+
+def test_summary_brackets_the_median_ratio_with_a_bootstrap_interval():
+    out = rays.compare_rays(jax.random.key(3), 32, n_networks=6, n_inputs=4, n_rays=4)
+    s = out.summary()
+    assert s["ratio_median_lo"] <= s["ratio_median"] <= s["ratio_median_hi"]
+    assert s == out.summary()  # a fixed bootstrap seed: the same result gives the same interval
+
