@@ -58,7 +58,7 @@ __all__ = [
     "gaussian_singular_values", "singular_values_by_rows", "union_bound_epsilon", "layer_norms",
     "sample_layer_norms", "length_map", "relu_norm_variance", "GradientStats", "gradient_stats",
     "sample_gradient_stats", "CosineScaling", "cosine_scaling", "BallGradients",
-    "gradient_on_ball"]
+    "gradient_on_ball", "cosine_density", "norm_density", "switching_fraction"]
 
 def _stacked(params: Any, X: Any) -> tuple[MLPParams, jax.Array]:
     """``(params, X)`` checked: a stack of N networks and ``(N, B, d)`` inputs in its dtype."""
@@ -95,6 +95,85 @@ def cosines_and_norms(key: jax.Array, d: int, n: int) -> tuple[jax.Array, jax.Ar
         ValueError: if ``d`` or ``n`` is not a positive integer.
     """
     return _cosines_and_norms(key, check_size("d", d), check_size("n", n))
+
+
+def cosine_density(t: Any, d: int) -> np.ndarray:
+    """Exact density of cos∠(g, g') for independent g, g' ~ N(0, I_d), d ≥ 2.
+
+        p_d(t) = (1 − t²)^{(d−3)/2} / B(1/2, (d − 1)/2),   t ∈ (−1, 1),
+
+    the law of the first coordinate of a uniform unit vector (Vershynin 2018, §3.3); uniform on
+    [−1, 1] for d = 3 and close to the N(0, 1/d) density for large d. Zero outside (−1, 1).
+
+    Args:
+        t: points, any shape. d: the dimension (≥ 2).
+
+    Returns:
+        The density at ``t``, a NumPy array of ``t``'s shape.
+
+    Raises:
+        ValueError: if ``d`` is not an integer ≥ 2.
+    """
+    d = check_size("d", d)
+    if d < 2:
+        raise ValueError(f"the cosine of two vectors in R^d has a density only for d >= 2, got d = {d}")
+    t = np.asarray(t, dtype=float)
+    log_beta = math.lgamma(0.5) + math.lgamma((d - 1) / 2) - math.lgamma(d / 2)
+    inside = np.abs(t) < 1
+    safe = np.where(inside, 1 - t**2, 1.0)
+    return np.where(inside, np.exp((d - 3) / 2 * np.log(safe) - log_beta), 0.0)
+
+
+def norm_density(u: Any, d: int) -> np.ndarray:
+    """Exact density of ‖g‖/√d for g ~ N(0, I_d) (a scaled chi distribution with d degrees).
+
+        p_d(u) = √d · χ_d(√d u),   χ_d(r) = r^{d−1} e^{−r²/2} / (2^{d/2 − 1} Γ(d/2)),   u > 0,
+
+    close to the N(1, 1/(2d)) density for large d (:func:`cosines_and_norms`).
+
+    Args:
+        u: points, any shape. d: the dimension (≥ 1).
+
+    Returns:
+        The density at ``u``, a NumPy array of ``u``'s shape (0 for u ≤ 0).
+
+    Raises:
+        ValueError: if ``d`` is not a positive integer.
+    """
+    d = check_size("d", d)
+    u = np.asarray(u, dtype=float)
+    pos = u > 0
+    r = np.sqrt(d) * np.where(pos, u, 1.0)
+    log_chi = (d - 1) * np.log(r) - r**2 / 2 - (d / 2 - 1) * math.log(2) - math.lgamma(d / 2)
+    return np.where(pos, math.sqrt(d) * np.exp(log_chi), 0.0)
+
+
+def switching_fraction(d: int, radius: float) -> float:
+    """Predicted fraction of ReLU units whose sign changes from x to y = x + r u.
+
+    For a unit with Gaussian weights w ~ N(0, c I_d), P(sign⟨w, x⟩ ≠ sign⟨w, y⟩) = ∠(x, y)/π
+    exactly (the switching law; Goemans & Williamson 1995, Lemma 3.2). For ‖x‖ = √d and a
+    random unit u, nearly orthogonal to x, ∠(x, x + r u) ≈ arctan(r/√d), so
+
+        fraction ≈ arctan(r/√d) / π,
+
+    for the first layer exactly in expectation up to the angle approximation, and to first order
+    in the angle for deeper He-ReLU layers (the arc-cosine map keeps small angles).
+
+    Args:
+        d: the input dimension (x on the sphere of radius √d). radius: r > 0.
+
+    Returns:
+        arctan(r/√d)/π.
+
+    Raises:
+        ValueError: if ``d`` is not a positive integer or ``radius`` is not positive.
+    """
+    d = check_size("d", d)
+    r = check_number("radius", radius, low=0.0)
+    if r <= 0:
+        raise ValueError(f"radius must be positive, got {radius!r}")
+    return math.atan(r / math.sqrt(d)) / math.pi
 
 
 # ---------------------------------------------------------------------------------------------

@@ -127,17 +127,22 @@ def test_draw_planes_puts_x_at_one_and_the_gradient_ray_at_its_flip(agg_figure):
 # --- chapter 2 -------------------------------------------------------------------------------
 
 
-def test_plot_random_vectors_draws_each_sample_and_the_normal_law(agg_figure):
+def test_plot_random_vectors_draws_each_sample_on_its_own_exact_density(agg_figure):
     key = jax.random.key(0)
-    samples = {d: rmt.cosines_and_norms(jax.random.fold_in(key, d), d, 200) for d in (3, 30)}
+    samples = {d: rmt.cosines_and_norms(jax.random.fold_in(key, d), d, 200) for d in (3, 3000)}
     ax1, ax2 = ch2.plot_random_vectors(agg_figure, samples)
     _draw(agg_figure)
-    assert _legend_texts(ax1)[:2] == ["d = 3", "d = 30"]
-    # the dashed density is N(0, 1/30) at the largest d
-    t, y = _dashed(ax1)[0].get_data()
-    np.testing.assert_allclose(y, math.sqrt(30 / (2 * math.pi)) * np.exp(-30 * t**2 / 2))
-    assert ax2.lines[0].get_xdata()[0] == 1.0  # ‖g‖/√d = 1
-    assert ax1.get_ylim() == (0, 25)
+    assert _legend_texts(ax1)[:2] == ["d = 3", "d = 3000"]
+    # one dashed exact density per d, in the histogram's colour; the y range shows every peak
+    dashed = [ln for ln in _dashed(ax1) if len(ln.get_xdata())]
+    assert len(dashed) == 2
+    t, y = dashed[1].get_data()
+    np.testing.assert_allclose(y, rmt.cosine_density(t, 3000))
+    assert ax1.get_ylim()[1] > float(y.max()) > 21  # the d = 3000 peak, √(3000/2π) ≈ 21.9
+    # per-d bins: the d = 3000 histogram's bins are ~1/√d narrow, not shared with d = 3
+    u, yn = [ln for ln in _dashed(ax2) if len(ln.get_xdata())][1].get_data()
+    np.testing.assert_allclose(yn, rmt.norm_density(u, 3000))
+    assert ax2.get_ylim()[1] > float(yn.max()) > 30  # √(2d/2π) ≈ 30.9
 
 
 def test_plot_mp_histogram_draws_the_law_and_its_edges(agg_figure):

@@ -346,3 +346,52 @@ def test_other_bad_inputs_are_rejected_with_a_clear_message():
         rmt.layer_norms(p, jnp.full((3, 2, 8), jnp.nan))
     with pytest.raises(ValueError, match="U must have shape"):
         rmt.gradient_on_ball(p, jnp.ones((3, 2, 8)), jnp.ones((3, 2, 8)), 1.0)
+
+
+# --- exact densities of Figure 1 and the switching law (chapter 2, issue 16) ----------------
+
+
+@pytest.mark.parametrize("d", [2, 3, 30, 3000])
+def test_cosine_and_norm_densities_integrate_to_one(d):
+    t = np.linspace(-1, 1, 400_001)
+    assert np.trapezoid(rmt.cosine_density(t, d), t) == pytest.approx(1.0, abs=2e-3 if d == 2 else 1e-4)  # the endpoints are set to 0
+    u = np.linspace(0, 4, 400_001)
+    assert np.trapezoid(rmt.norm_density(u, d), u) == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(rmt.cosine_density(np.array([0.5]), 3), [0.5])  # uniform on [-1, 1]
+
+
+def test_densities_agree_with_samples():
+    cos, norm = rmt.cosines_and_norms(jax.random.key(5), 30, 50_000)
+    t = np.linspace(-1, 1, 20_001)
+    cdf = np.cumsum(rmt.cosine_density(t, 30)) * (t[1] - t[0])
+    q = np.interp([0.1, 0.5, 0.9], cdf, t)
+    np.testing.assert_allclose(np.quantile(np.asarray(cos), [0.1, 0.5, 0.9]), q, atol=0.01)
+    u = np.linspace(0, 3, 20_001)
+    cdf = np.cumsum(rmt.norm_density(u, 30)) * (u[1] - u[0])
+    np.testing.assert_allclose(np.quantile(np.asarray(norm), [0.1, 0.5, 0.9]),
+                               np.interp([0.1, 0.5, 0.9], cdf, u), atol=0.005)
+
+
+def test_switching_fraction_is_the_first_layer_angle_law():
+    """P(sign⟨w, x⟩ ≠ sign⟨w, x + r u⟩) = ∠/π for Gaussian w; ∠ ≈ arctan(r/√d)."""
+    d, r, units = 64, 2.0, 200_000
+    kx, ku, kw = jax.random.split(jax.random.key(7), 3)
+    x = data.sphere(kx, 1, d)[0]
+    u = data.sphere(ku, 1, d, radius=1.0)[0]
+    W = jax.random.normal(kw, (units, d))
+    frac = float(jnp.mean((W @ x > 0) != (W @ (x + r * u) > 0)))
+    y = x + r * u
+    angle = math.acos(float(jnp.dot(x, y) / (jnp.linalg.norm(x) * jnp.linalg.norm(y))))
+    assert frac == pytest.approx(angle / math.pi, abs=0.003)  # binomial sd ≈ 0.0006
+    assert rmt.switching_fraction(d, r) == pytest.approx(math.atan(r / 8) / math.pi)
+
+
+def test_densities_and_switching_fraction_reject_bad_input():
+    with pytest.raises(ValueError, match="d >= 2"):
+        rmt.cosine_density(0.1, 1)
+    with pytest.raises(ValueError):
+        rmt.norm_density(1.0, 0)
+    with pytest.raises(ValueError, match="radius"):
+        rmt.switching_fraction(16, 0.0)
+    with pytest.raises(ValueError):
+        rmt.switching_fraction(0, 1.0)

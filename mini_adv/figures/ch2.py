@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from mini_adv.figures.style import CYCLE, PALETTE
-from mini_adv.rmt import (CosineScaling, GradientStats, length_map, mp_singular_density,
-                          union_bound_epsilon)
+from mini_adv.rmt import (CosineScaling, GradientStats, cosine_density, length_map,
+                          mp_singular_density, norm_density, union_bound_epsilon)
 from mini_adv.stats import fit_power_law
 
 
@@ -35,32 +35,44 @@ def plot_random_vectors(fig: Figure, samples: Mapping[int, tuple[Any, Any]]
                         ) -> tuple[Axes, Axes]:
     """Draw the angles and lengths of independent Gaussian vectors, one step histogram per d.
 
-    Left panel: histograms of cos∠(g, g') with the N(0, 1/d) density at the largest d
-    (dashed). Right panel: histograms of ‖g‖/√d with the predicted value 1 (dashed).
+    Left panel: histograms of cos∠(g, g'), right panel: histograms of ‖g‖/√d. Each d gets its
+    own bins (40 bins over ±6 standard deviations, 1/√d for the cosine and 1/√(2d) for the
+    length, clipped to the support), so that every histogram resolves its own peak, and its own
+    exact density dashed in the same colour (:func:`~mini_adv.rmt.cosine_density`,
+    :func:`~mini_adv.rmt.norm_density`): every histogram lies on its curve, and the curves
+    narrow like 1/√d around 0 and 1.
 
     Args:
         fig: an empty figure; two side-by-side axes are added to it.
         samples: ``{d: (cos, norm)}`` as returned by :func:`~mini_adv.rmt.cosines_and_norms`, in the order
-            the curves should be drawn (colours follow :data:`~mini_adv.figures.style.CYCLE`).
+            the curves should be drawn (colours follow :data:`~mini_adv.figures.style.CYCLE`); d ≥ 2.
 
     Returns:
         The two axes ``(angles, lengths)``.
     """
     ax1, ax2 = fig.subplots(1, 2)
-    step = dict(density=True, histtype="step", lw=1.8)
+    step = dict(density=True, histtype="step", lw=1.6)
+    top1 = top2 = 0.0
     for i, (d, (cos, norm)) in enumerate(samples.items()):
-        ax1.hist(np.asarray(cos), bins=np.linspace(-1, 1, 81), **step,
-                 color=CYCLE[i], label=f"d = {d}")
-        ax2.hist(np.asarray(norm), bins=np.linspace(0, 2.2, 111), **step,
-                 color=CYCLE[i], label=f"d = {d}")
-    d_max = max(samples)
-    t = np.linspace(-1, 1, 401)
-    ax1.plot(t, math.sqrt(d_max / (2 * math.pi)) * np.exp(-d_max * t**2 / 2),
-             "--", color=PALETTE["theory"], label=rf"$\mathcal{{N}}(0, 1/d)$, d = {d_max}")
-    ax1.set(xlabel=r"$\cos\angle(g, g')$", ylabel="density", ylim=(0, 25),
+        w1 = min(1.0, 6 / math.sqrt(d))
+        ax1.hist(np.asarray(cos), bins=np.linspace(-w1, w1, 41), **step, color=CYCLE[i],
+                 label=f"d = {d}")
+        t = np.linspace(-w1, w1, 401)
+        y = cosine_density(t, d)
+        ax1.plot(t, y, "--", lw=1.2, color=CYCLE[i])
+        lo, hi = max(0.0, 1 - 6 / math.sqrt(2 * d)), 1 + 6 / math.sqrt(2 * d)
+        ax2.hist(np.asarray(norm), bins=np.linspace(lo, hi, 41), **step, color=CYCLE[i],
+                 label=f"d = {d}")
+        u = np.linspace(lo, hi, 401)
+        yn = norm_density(u, d)
+        ax2.plot(u, yn, "--", lw=1.2, color=CYCLE[i])
+        top1, top2 = max(top1, float(y.max())), max(top2, float(yn.max()))
+    for ax in (ax1, ax2):
+        ax.plot([], [], "--", color=PALETTE["theory"], label="exact density")
+    ax1.set(xlabel=r"$\cos\angle(g, g')$", ylabel="density", xlim=(-1, 1), ylim=(0, 1.15 * top1),
             title="(a) angles between independent vectors")
-    ax2.axvline(1.0, ls="--", color=PALETTE["theory"], label=r"$\|g\|/\sqrt{d} = 1$")
-    ax2.set(xlabel=r"$\|g\|/\sqrt{d}$", ylabel="density", ylim=(0, 25), title="(b) lengths")
+    ax2.set(xlabel=r"$\|g\|/\sqrt{d}$", ylabel="density", xlim=(0, 2.2), ylim=(0, 1.15 * top2),
+            title="(b) lengths")
     ax1.legend(loc="upper left", fontsize=9)
     ax2.legend(loc="upper left", fontsize=9)
     return ax1, ax2
@@ -71,25 +83,26 @@ def plot_mp_histogram(ax: Axes, sv: Any, n: int, r: float, *, ymax: float | None
 
     Args:
         ax: the axes to draw on (no title is set: the caller adds one).
-        sv: singular values of Gaussian m × n matrices, ``(draws, m)`` as returned by
-            :func:`~mini_adv.rmt.gaussian_singular_values` (entries N(0, 1)).
+        sv: singular values ς_i of Gaussian h × n matrices (the book's G ∈ ℝ^{h×d}, n = d),
+            ``(draws, h)`` as returned by :func:`~mini_adv.rmt.gaussian_singular_values`
+            (entries N(0, 1)).
         n: the number of columns (the values are divided by √n).
-        r: the ratio m/n of the Marchenko–Pastur law (dashed) and of the edges (dotted).
+        r: the aspect ratio h/n of the Marchenko–Pastur law (dashed) and of the edges (dotted).
         ymax: upper y-limit; default 1.35 × the maximum of the density on the plotted range.
     """
     sv = np.asarray(sv)
     s = sv.ravel() / math.sqrt(n)
     bins = np.linspace(max(0, 0.9 - math.sqrt(r)), 1.1 + math.sqrt(r), 50)
     ax.hist(s, bins=bins, density=True, alpha=0.6, color=PALETTE["random"],
-            label=f"singular values of $G/\\sqrt{{n}}$ ({sv.shape[0]} draws)")
+            label=f"singular values of $G/\\sqrt{{d}}$ ({sv.shape[0]} draws)")
     grid = np.linspace(0, 2.05, 600)
     dens = np.asarray(mp_singular_density(grid, r))
     ax.plot(grid, dens, "--", color=PALETTE["theory"], label="Marchenko–Pastur density")
     for e in (1 - math.sqrt(r), 1 + math.sqrt(r)):
         ax.axvline(e, ls=":", color=PALETTE["gradient"])
-    ax.plot([], [], ":", color=PALETTE["gradient"], label=r"edges $1\pm\sqrt{m/n}$")
+    ax.plot([], [], ":", color=PALETTE["gradient"], label=r"edges $1\pm\sqrt{h/d}$")
     top = 1.35 * float(np.max(dens)) if ymax is None else ymax
-    ax.set(xlabel=r"singular value $s/\sqrt{n}$", ylabel="density", xlim=(0, 2.05),
+    ax.set(xlabel=r"singular value $\varsigma/\sqrt{d}$", ylabel="density", xlim=(0, 2.05),
            ylim=(0, top))
     ax.legend(loc="upper right", fontsize=9)
 
@@ -100,10 +113,13 @@ def plot_norm_propagation(fig: Figure, rho: Mapping[int, Any], sd_measured: Any,
                           ) -> tuple[Axes, Axes, Axes]:
     """Draw the three-panel figure of norms through random layers (proposition on He scaling).
 
-    (a) top, full width: median and 10–90 % band of ρ_ℓ = ‖h_ℓ‖/‖x‖ against the layer ℓ,
+    The book's symbols: q_ℓ = ‖z_ℓ‖²/h_ℓ is the mean square per unit of layer ℓ (z_0 = x), and
+    the arrays hold ρ_ℓ = √(q_ℓ/q_0) as :func:`~mini_adv.rmt.layer_norms` returns it.
+
+    (a) top, full width: median and 10–90 % band of √(q_ℓ/q_0) (= ‖z_ℓ‖/‖x‖ for equal widths) against the layer ℓ,
     for every other width of ``rho``, with the prediction 1 (dashed);
     (b) bottom left: the measured sd of ρ_L² against the width (log–log, with the fitted
-    slope in the legend) and the exact prediction √(∏(1 + 5/n) − 1) (dashed);
+    slope in the legend) and the exact prediction √(∏(1 + 5/h_ℓ) − 1) (dashed);
     (c) bottom right: mean ρ_ℓ for other activations / weight scales (dots) against the
     infinite-width length map (:func:`~mini_adv.rmt.length_map`, dashed).
 
@@ -131,21 +147,21 @@ def plot_norm_propagation(fig: Figure, rho: Mapping[int, Any], sd_measured: Any,
         ax1.fill_between(layers, *np.percentile(q, [10, 90], axis=0), color=CYCLE[i],
                          alpha=0.15)
     ax1.axhline(1, ls="--", color=PALETTE["theory"], label="prediction 1")
-    ax1.set(xlabel=r"layer $\ell$", ylabel=r"$\rho_\ell = \|h_\ell\|/\|x\|$", ylim=(0, 2),
+    ax1.set(xlabel=r"layer $\ell$", ylabel=r"$\sqrt{q_\ell/q_0}$ $(= \|z_\ell\|/\|x\|)$", ylim=(0, 2),
             title="(a) He-ReLU: median and 10–90 % band")
     W = np.array(widths)
     slope, _ = fit_power_law(W, sd_measured)
     ax2.loglog(W, sd_measured, "o", color=PALETTE["gradient"],
                label=f"measured (fit slope {slope:.2f})")
     ax2.loglog(W, sd_predicted, "--", color=PALETTE["theory"],
-               label=r"$\sqrt{\prod_\ell(1 + 5/n) - 1}$")
-    ax2.set(xlabel=r"width $n$", ylabel=r"sd of $\rho_L^2$", title=f"(b) fluctuations, L = {L}")
+               label=r"exact: $\sqrt{\prod_\ell(1 + 5/h) - 1}$")
+    ax2.set(xlabel=r"width $h$", ylabel=r"sd of $q_L/q_0$", title=f"(b) fluctuations, L = {L}")
     _log_ticks(ax2, W)
     for i, ((act, scale, name), q) in enumerate(zip(variants, variant_rho)):
         ax3.semilogy(layers, np.asarray(q).mean(0), "o", ms=4, color=CYCLE[i], label=name)
         ax3.semilogy(layers, length_map(act, scale, L), "--", color=CYCLE[i])
-    ax3.plot([], [], "--", color=PALETTE["theory"], label="length map")
-    ax3.set(xlabel=r"layer $\ell$", ylabel=r"mean $\rho_\ell$",
+    ax3.plot([], [], "--", color=PALETTE["theory"], label=r"length map $\sqrt{q_\ell/q_0}$")
+    ax3.set(xlabel=r"layer $\ell$", ylabel=r"mean $\sqrt{q_\ell/q_0}$",
             title=f"(c) other choices, width {variant_width}")
     for ax in (ax1, ax2, ax3):
         ax.legend(loc="best", fontsize=9)
@@ -219,9 +235,10 @@ def plot_isometry_distortion(ax: Axes, ks: Sequence[int], n: int, worst: Sequenc
                              delta: float = 0.05) -> None:
     """Draw how far W^T (k × n, N(0, 1/n) entries) is from an isometry, against k/n.
 
-    Three curves on log–log axes: the measured worst distortion ``worst`` (dots), the
-    Marchenko–Pastur prediction 2√(k/n) + k/n (dashed), and the ε at which the union bound
-    over 2^k patterns reaches failure probability δ (:func:`~mini_adv.rmt.union_bound_epsilon`, squares;
+    Three curves on log–log axes, with the two different quantities named in the legend: the
+    measured worst distortion over all unit vectors ``worst`` (dots), its Marchenko–Pastur
+    prediction 2√(k/n) + k/n (dashed), and the tolerance τ at which the union bound over the 2^k
+    masked copies Dv of one vector reaches failure probability δ (:func:`~mini_adv.rmt.union_bound_epsilon`, squares;
     shown only where ε < 1), with a grey line at distortion 1.
 
     Args:
@@ -234,13 +251,15 @@ def plot_isometry_distortion(ax: Axes, ks: Sequence[int], n: int, worst: Sequenc
     qq = np.geomspace(q.min(), 1, 100)
     eps_ub = np.array([union_bound_epsilon(k, n, delta) for k in ks])
     ok = eps_ub < 1  # the chi-square tail bound needs eps < 1
-    ax.loglog(q, worst, "o", color=PALETTE["gradient"], label="measured worst distortion")
+    ax.loglog(q, worst, "o", color=PALETTE["gradient"],
+              label=r"all unit vectors: measured $\max(\varsigma_{\max}^2 - 1,\ 1 - \varsigma_{\min}^2)$")
     ax.loglog(qq, 2 * np.sqrt(qq) + qq, "--", color=PALETTE["theory"],
-              label=r"Marchenko–Pastur: $2\sqrt{k/n} + k/n$")
+              label=r"all unit vectors, Marchenko–Pastur: $2\sqrt{h/h'} + h/h'$")
     ax.loglog(q[ok], eps_ub[ok], "s:", lw=2.2, color=PALETTE["random"],
-              label=rf"union bound, $2^k$ patterns ($\delta = {100 * delta:g}\%$)")
+              label=(r"$2^{h}$ masked copies $Dv$ of one $v$: union-bound $\tau$"
+                     rf" ($\delta = {100 * delta:g}\%$)"))
     ax.axhline(1, color=PALETTE["muted"], lw=1)
-    ax.set(xlabel=r"width ratio $k/n$ (layer / previous layer)",
-           ylabel=r"distortion $\varepsilon$",
-           title=f"How far $W^\\top$ is from an isometry, n = {n}")
-    ax.legend(loc="lower right")
+    ax.set(xlabel=r"width ratio $h/h'$ (layer / previous layer)",
+           ylabel=r"distortion (worst $|\,\|W^\top v\|^2/\|v\|^2 - 1|$)",
+           title=f"How far $W^\\top$ is from an isometry, previous width $h' = {n}$")
+    ax.legend(loc="upper left", fontsize=8.5)
