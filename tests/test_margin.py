@@ -129,6 +129,9 @@ def test_flip_distance_scales_like_norm_over_root_n(fresh_key, plt):
     # constant creeps up as n·μ(X) leaves the theorem's regime, see the chapter)
     assert -0.50 < fit.slope < -0.35, fit
     np.testing.assert_array_equal(fit.ns, [10, 40])
+    # the constant with the slope held at −1/2: the geometric mean of √n·median
+    want_C = np.exp(np.mean(np.log(np.array(fit.medians)) + 0.5 * np.log(np.array(fit.ns, float))))
+    assert fit.C_half == pytest.approx(want_C, rel=1e-9)
     # the robust network's certified radius / trained median at n = 40: 2.51 ± 0.04 [2.42, 2.58]
     assert 2.3 < summ[1]["robust_radius_over_trained"] < 2.7, summ[1]
     # the chapter's figures draw these results
@@ -137,10 +140,16 @@ def test_flip_distance_scales_like_norm_over_root_n(fresh_key, plt):
     trained_u = ax.containers[0].lines[0]   # medians along −y û, fitted data sets only
     np.testing.assert_allclose(trained_u.get_ydata(), fit.medians, rtol=1e-6)
     fig = plt.figure()
-    figures.ch5.draw_flip_frame(fig, sweep[0])
+    top = figures.ch5.flip_frame_hist_max(sweep)
+    figures.ch5.draw_flip_frame(fig, sweep[0], hist_max=top)
     ok = sweep[0].accuracy >= 1.0
     want = np.sort((sweep[0].trained.universal / sweep[0].trained.norms)[ok].ravel())
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), want)
+    # the histograms show fractions of the pooled points, on one y axis for every frame
+    assert fig.axes[1].get_ylim() == (0.0, top) and 0 < top <= 1
+    assert max(b.get_height() for b in fig.axes[1].patches) <= top
+    with pytest.raises(ValueError, match="hist_max"):
+        figures.ch5.draw_flip_frame(plt.figure(), sweep[0], hist_max=0.0)
 
 
 def test_inside_the_regime_the_trained_upper_bound_is_below_the_robust_lower_bound(fresh_key,
@@ -215,7 +224,8 @@ def test_gd_margin_grows_slower_than_ngd(fresh_key, plt):
     t0 = h_gd.fitted_at
     assert h_gd.normalized_margin[-1] > h_gd.normalized_margin[t0 + 10]
     fig, ax = plt.subplots()
-    figures.ch5.plot_margin_growth(ax, {"NGD": h_ngd, "GD": h_gd})
+    figures.ch5.plot_margin_growth(ax, {"NGD": h_ngd, "GD": h_gd}, reference=1.5)
+    assert ax.get_lines()[-1].get_ydata()[0] == 1.5  # the dashed reference line, drawn last
     for line, h in zip(ax.get_lines(), (h_ngd, h_gd)):  # drawn from the first fitted step on
         t = h.steps[max(h.fitted_at, 1):]
         np.testing.assert_array_equal(line.get_xdata(), t)

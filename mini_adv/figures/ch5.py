@@ -62,7 +62,7 @@ def plot_flip_scaling(ax: Any, sweep: Sequence[SweepPoint]) -> FlipScalingFit:
     _draw_predictions(ax, ns)
     ax.set(xlabel="number of training points $n$", ylabel=r"flip distance $/\ \|x\|$")
     power_law_axes(ax, ns, {"C": fit.C, "slope": fit.slope},
-                   fit_label=fr"fit along $\hat u$: ${fit.C:.2f}\,n^{{{fit.slope:.3f}}}$",
+                   fit_label=fr"free fit along $\hat u$: ${fit.C:.2f}\,n^{{{fit.slope:.3f}}}$",
                    y_ticks=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0])
     return fit
 
@@ -96,14 +96,38 @@ def plot_regime_bounds(ax: Any, result: RegimeResult) -> None:
     power_law_axes(ax, ns, y_ticks=[0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
 
 
-def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
+_FRAME_BINS = np.linspace(0.0, 3.0, 31)  # the histogram bins of draw_flip_frame (√n·distance/‖x‖)
+
+
+def flip_frame_hist_max(points: Sequence[SweepPoint]) -> float:
+    """The largest bin fraction of :func:`draw_flip_frame`'s histograms over all ``points``,
+    with 10 % headroom (at most 1): pass it as ``hist_max`` so that every slider frame has
+    the same y axis and no bar is cut off."""
+    top = 0.0
+    for p in points:
+        ok = p.accuracy >= 1.0
+        for a in (p.trained.universal, p.trained.gradient):
+            vals = np.clip(math.sqrt(p.n) * (a / p.trained.norms)[ok].ravel(), 0, 3)
+            if vals.size:
+                top = max(top, np.histogram(vals, bins=_FRAME_BINS)[0].max() / vals.size)
+    return float(min(1.0, 1.1 * top)) if top > 0 else 1.0
+
+
+def draw_flip_frame(fig: Any, point: SweepPoint, *, hist_max: float = 0.6) -> None:
     """One frame of the chapter's slider: the flip distances of one :func:`sweep_n` entry.
 
     Left: per training point (sorted), the trained network's flip distance along −y_i û and
     along the gradient and the robust network's certified radius, in units of ‖x‖, with
     the prediction 1/√n (dashed) and 1/2 (dotted). Right: histograms of √n·distance/‖x‖,
-    whose prediction (1 along û) does not depend on n.
+    whose prediction (1 along û) does not depend on n; each pools the points of all fitted
+    data sets of this n and shows the *fraction* of those points per bin, so that frames of
+    different n (different numbers of points) share the axes (y from 0 to ``hist_max``).
+
+    Raises:
+        ValueError: for ``hist_max`` not in (0, 1].
     """
+    if not 0.0 < hist_max <= 1.0:
+        raise ValueError(f"hist_max must be a fraction in (0, 1]; got {hist_max!r}")
     ok = point.accuracy >= 1.0
     t = point.trained
     rel = lambda a: np.sort((a / t.norms)[ok].ravel())  # noqa: E731
@@ -120,11 +144,13 @@ def draw_flip_frame(fig: Any, point: SweepPoint) -> None:
     ax1.set(ylim=(0, 0.8), xlabel="training points, sorted (fraction)",
             ylabel=r"distance $/\ \|x\|$", title=f"n = {point.n}, d = {point.d}")
     root_n = math.sqrt(point.n)
-    bins = np.linspace(0.0, 3.0, 31)
     for vals, color, label in curves[:2]:
-        ax2.hist(np.clip(root_n * vals, 0, 3), bins=bins, color=color, alpha=0.6, label=label)
+        ax2.hist(np.clip(root_n * vals, 0, 3), bins=_FRAME_BINS, color=color, alpha=0.6, label=label,
+                 weights=np.full(vals.size, 1.0 / max(vals.size, 1)))
     ax2.axvline(1.0, ls="--", color=PALETTE["theory"])
-    ax2.set(xlabel=r"$\sqrt{n}\,\cdot$ distance $/\ \|x\|$", ylabel="training points",
+    n_sets = int(np.sum(ok))
+    ax2.set(xlabel=r"$\sqrt{n}\,\cdot$ distance $/\ \|x\|$", ylim=(0, hist_max),
+            ylabel=f"fraction of the {n_sets}·{point.n} points ({n_sets} data sets pooled)",
             title=r"scaled by $\sqrt{n}$ (prediction 1, dashed)")
     handles, labels = ax1.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, fontsize=9)
@@ -152,15 +178,22 @@ def draw_profiles(ax: Any, profiles: FlipProfiles) -> None:
     ax.legend(loc="lower left", fontsize=9)
 
 
-def plot_margin_growth(ax: Any, histories: Mapping[str, TrainHistory]) -> None:
+def plot_margin_growth(ax: Any, histories: Mapping[str, TrainHistory], *,
+                       reference: float | None = None) -> None:
     """The normalised margin γ̄(θ_t) against the step t (log axis) for each labelled history,
-    from the first step at which every point is fitted."""
+    from the first step at which every point is fitted; with ``reference``, a dashed line at
+    that value, labelled as the normalised margin √d/(2√(2n)) of the symmetric KKT point on
+    exactly orthogonal data (chapter 5, ``lem-symmetric``), a reference for the order of the
+    limit."""
     for (label, h), color in zip(histories.items(), CYCLE):
         t0 = h.fitted_at
         if t0 is None:
             continue
         t = h.steps[max(t0, 1):]
         ax.plot(t, h.normalized_margin[t], "-", color=color, lw=2, label=label)
+    if reference is not None:
+        ax.axhline(reference, ls="--", color=PALETTE["theory"],
+                   label=r"symmetric KKT point, orthogonal data: $\sqrt{d}/(2\sqrt{2n})$")
     ax.set(xscale="log", xlabel="step $t$",
            ylabel=r"normalised margin $\min_i y_i N(x_i)/\|\theta\|^2$")
-    ax.legend(loc="lower right")
+    ax.legend(loc="center left", fontsize=9)  # the left half is empty above the early margins

@@ -219,7 +219,12 @@ class FlipScalingFit:
     """The power law median(dist/‖x‖) ≈ C·n^slope of :func:`fit_flip_scaling`.
 
     Attributes:
-        slope: the exponent (prediction −1/2). C: the constant (symmetric idealisation: 1).
+        slope: the fitted exponent (prediction −1/2). C: the fitted constant; it belongs to
+            the fitted slope and is *not* comparable with the idealisation's constant 1 when
+            the slope differs from −1/2.
+        C_half: the constant of the fit with the slope held at −1/2, i.e. the geometric mean
+            of √n·median over the n: this is the number to compare with the constant 1 of
+            the symmetric KKT point (chapter 5, ``lem-symmetric``).
         which: ``"universal"`` (along −y_i û) or ``"gradient"``.
         ns: the numbers of points n. medians: the fitted medians, one per n.
     """
@@ -229,13 +234,16 @@ class FlipScalingFit:
     which: str
     ns: tuple[int, ...]
     medians: tuple[float, ...]
+    C_half: float = math.nan
 
 
 def fit_flip_scaling(sweep: Sequence[SweepPoint], which: str = "universal") -> FlipScalingFit:
     """Fit median(dist/‖x‖) ≈ C·n^slope over a :func:`sweep_n` result (prediction: slope −1/2).
 
     The medians are over the points of the fitted data sets (training accuracy 1) at each n;
-    the fit is least squares on log scales.
+    the fit is least squares on log scales, once with a free slope (``slope``, ``C``) and
+    once with the slope held at the prediction −1/2 (``C_half`` = exp of the mean of
+    log(√n·median) over the n), the constant to compare with the idealisation's 1.
 
     Args:
         sweep: the :class:`SweepPoint` list of :func:`sweep_n`, two or more distinct n.
@@ -268,7 +276,9 @@ def fit_flip_scaling(sweep: Sequence[SweepPoint], which: str = "universal") -> F
     if len(set(ns)) < 2:
         raise ValueError(f"fit_flip_scaling needs sweep points at two or more distinct n; got {ns}")
     slope, C = fit_power_law(ns, med)
-    return FlipScalingFit(slope=slope, C=C, which=which, ns=tuple(ns), medians=tuple(med))
+    C_half = float(np.exp(np.mean(np.log(np.asarray(med)) + 0.5 * np.log(np.asarray(ns, float)))))
+    return FlipScalingFit(slope=slope, C=C, which=which, ns=tuple(ns), medians=tuple(med),
+                          C_half=C_half)
 
 
 @dataclasses.dataclass(frozen=True)
