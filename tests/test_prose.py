@@ -126,9 +126,14 @@ _FIGURE_CALL = re.compile(r"\bfigures\.\w+\.(?:plot|draw)_\w+\(|\bstyle\.slider\
 @pytest.mark.parametrize("chapter", chapters())
 def test_every_figure_is_followed_by_what_to_see(chapter):
     """A cell that draws a figure is followed by a markdown cell (the sentence that says what to
-    see in it), not by another code cell or the end of the chapter."""
+    see in it) before the next figure or the end of the chapter; a printed table of the same
+    measurements may come between them."""
     cells = _cells(chapter)
-    lonely = [i for i, cell in enumerate(cells) if cell["cell_type"] == "code"
-              and _FIGURE_CALL.search("".join(cell["source"]))
-              and (i + 1 == len(cells) or cells[i + 1]["cell_type"] != "markdown")]
+    draws = [cell["cell_type"] == "code" and bool(_FIGURE_CALL.search("".join(cell["source"])))
+             for cell in cells]
+    lonely = []
+    for i in (i for i, d in enumerate(draws) if d):
+        nxt = next((j for j in range(i + 1, len(cells)) if cells[j]["cell_type"] == "markdown" or draws[j]), None)
+        if nxt is None or draws[nxt]:
+            lonely.append(i)
     assert not lonely, f"{chapter}: figure cells {lonely} are not followed by a sentence saying what to see"
