@@ -107,21 +107,21 @@ def plot_flip_curves(ax: Any, results: Mapping[str, OneStepSamples], *,
 
 
 def plot_flip_deviation(ax: Any, results: Mapping[str, OneStepSamples], *,
-                        jitter: float = 0.035) -> None:
+                        jitter: float = 0.045) -> None:
     """Measured minus predicted flip rate against s, ±2 s.e. over networks, one colour and
-    marker per entry, each entry shifted sideways by a few percent of s so that the bars do
-    not overlap; the prediction (zero deviation) is the dashed line."""
+    marker per entry, each entry shifted sideways by ``jitter`` (in units of s) so that the
+    bars do not overlap; the prediction (zero deviation) is the dashed line."""
     items = list(results.items())
     for k, (label, r) in enumerate(items):
         color, marker = _style(label, k)
-        shift = 1.0 + jitter * (k - (len(items) - 1) / 2)
-        ax.errorbar(r.s * shift, r.flip_rate - r.predicted_flip_rate(),
+        shift = jitter * (k - (len(items) - 1) / 2)
+        ax.errorbar(r.s + shift, r.flip_rate - r.predicted_flip_rate(),
                     yerr=2 * r.flip_rate_se if r.n_networks > 1 else None, fmt=marker, ms=4,
                     capsize=2, color=color, label=label)
     ax.axhline(0.0, color=PALETTE["theory"], ls="--", lw=1.5, label="prediction")
     s_max = max(float(r.s.max()) for _, r in items)
     ax.set(xlabel=r"step size $s$", ylabel="measured $-$ predicted flip rate",
-           xlim=(0, s_max * 1.08))
+           xlim=(0, s_max + 0.25))
 
 
 def plot_residual_spread(ax: Any, spreads: Mapping[str, ResidualScaling]) -> None:
@@ -141,19 +141,20 @@ def plot_residual_spread(ax: Any, spreads: Mapping[str, ResidualScaling]) -> Non
 
 
 def plot_independence(fig: Any, ind: IndependenceSamples, *, threshold: float = 1.5,
-                      max_points: int = 3000) -> None:
+                      max_points: int = 3000, alpha: float = 0.5) -> None:
     """Three panels: ⟨w, u⟩ against g = ⟨w, x⟩ for rows of W (left) and ⟨P⊥w, u⟩ against g
     for rows of W P⊥ (middle), and the histograms of ⟨P⊥w, u⟩ for |g| > threshold and for
     |g| < 1/threshold with the predicted law N(0, sin²α/d) dashed (α = the angle between x
     and u, written in degrees), beside the histogram of
-    ⟨w, u⟩ for |g| > threshold (right)."""
+    ⟨w, u⟩ for |g| > threshold (right). ``alpha``: the points' opacity (opaque points give
+    smaller PNGs)."""
     ax1, ax2, ax3 = fig.subplots(1, 3)
     k = slice(None, max_points)
     lim = 1.05 * float(np.max(np.abs(ind.w_u[k])))
     for ax, y, color, what in ((ax1, ind.w_u, PALETTE["random"], r"\langle w_i, u\rangle"),
                                (ax2, ind.perp_u, PALETTE["gradient"], r"\langle P_\perp w_i, u\rangle")):
         r = float(np.corrcoef(ind.g, y)[0, 1])
-        ax.plot(ind.g[k], y[k], ".", ms=2.5, alpha=0.5, color=color)
+        ax.plot(ind.g[k], y[k], ".", ms=2.5, alpha=alpha, color=color)
         ax.set(xlabel=r"$g_i = \langle w_i, x\rangle$", ylabel=f"${what}$", ylim=(-lim, lim),
                title=f"corr = {r:.3f} ({ind.g.size} rows)")
     big, small = ind.split(threshold)
