@@ -7,17 +7,20 @@ The two-layer model of Bubeck et al. (2021) and Montanari & Wu (2022):
 
 i.e. ``nets.init_params(key, [d, m], weight_scale="lecun")`` (untruncated N(0, 1/d) entries,
 Gaussian readout N(0, 1/m)) with inputs from :func:`mini_adv.data.sphere`. For such f,
-g = Wx is exactly N(0, I_m), f(x) ≈ N(0, E σ(G)²) and ‖∇f(x)‖² ≈ E σ'(G)², and one fixed
+g = Wx is exactly N(0, I_m), f(x) ≈ N(0, E σ(Z)²) and ‖∇f(x)‖² ≈ E σ'(Z)², and one fixed
 step x' = x − s·sign(f(x))·∇f(x) gives f(x') ≈ f(x) − s·sign(f(x))·‖∇f(x)‖², so the sign
 flips with probability
 
-    p(s) ≈ 2Φ(s · E σ'(G)² / √(E σ(G)²)) − 1.
+    p(s) ≈ 2Φ(s · E σ'(Z)² / √(E σ(Z)²)) − 1.
 
 This module provides:
 
-* :func:`gaussian_moments` — (E σ(G)², E σ'(G)²) by Gauss–Hermite quadrature, σ' by
+* :func:`gaussian_moments` — (E σ(Z)², E σ'(Z)²) by Gauss–Hermite quadrature, σ' by
   ``jax.grad``; :func:`predicted_output_variance`, :func:`predicted_grad_norm_sq`,
-  :func:`flip_law` and :func:`predicted_flip_probability`; :func:`mean_field_moments`
+  :func:`flip_law`, :func:`predicted_flip_probability` and its inverse in s,
+  :func:`step_for_flip_probability`; :func:`positive_readout_offset` (a readout that is not
+  mean-zero) and :func:`band_fractions` (how well the band |f| < s·E‖∇f‖² predicts flips);
+  :func:`mean_field_moments`
   extends the moments to deeper networks (the book's heuristic, not a theorem of the papers);
 * :func:`conditioning_decomposition` — W = g x̂ᵀ/‖x‖ + W P⊥ for a given x, and
   :func:`independence_samples`, which measures that W P⊥ is independent of g;
@@ -37,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import statistics
 from typing import Any, Sequence
 
 import jax
@@ -57,7 +61,7 @@ from mini_adv.validation import (check_float_array, check_key, check_number, che
 QUADRATURE_NODES = quadrature.NUM_NODES
 """Gauss–Hermite nodes used by :func:`gaussian_moments` (:data:`mini_adv.quadrature.NUM_NODES`).
 The number is even, so no node sits at 0, where ReLU and |x| have their kink; the nodes are
-symmetric, so for those two the rule is exact (E σ'(G)² = Σ w_i 1{z_i > 0} = 1/2 for ReLU)."""
+symmetric, so for those two the rule is exact (E σ'(Z)² = Σ w_i 1{z_i > 0} = 1/2 for ReLU)."""
 
 
 def _scale(weight_scale: Any) -> float:
@@ -84,7 +88,7 @@ def _mean_field_cached(activation: str | Activation, depth: int, c: float) -> tu
 
 def _mean_field_quadrature(activation: str | Activation, depth: int, c: float
                            ) -> tuple[float, float]:
-    """(E σ(√p_L G)², Π_ℓ c² E σ'(√p_ℓ G)²) with p_ℓ = c² q_{ℓ−1} from the length map."""
+    """(E σ(√p_L Z)², Π_ℓ c² E σ'(√p_ℓ Z)²) with p_ℓ = c² q_{ℓ−1} from the length map."""
     sigma = get_activation(activation)
     slope = jnp.vectorize(jax.grad(sigma))
     with float64():
@@ -93,19 +97,19 @@ def _mean_field_quadrature(activation: str | Activation, depth: int, c: float
         m1 = quadrature.expectation(lambda z: slope(z) ** 2, jnp.sqrt(p))
         var_f, chi = float(q[-1]), float(jnp.prod(c * c * m1))
     if not (math.isfinite(var_f) and math.isfinite(chi)):
-        raise ValueError(f"E σ(G)² or E σ'(G)² is not finite for activation {activation!r}; "
+        raise ValueError(f"E σ(Z)² or E σ'(Z)² is not finite for activation {activation!r}; "
                          "use an activation of at most polynomial growth")
     return var_f, chi
 
 
 def gaussian_moments(activation: str | Activation, *, std: float = 1.0) -> tuple[float, float]:
-    """(E σ(G)², E σ'(G)²) for G ~ N(0, std²), by Gauss–Hermite quadrature.
+    """(E σ(Z)², E σ'(Z)²) for Z ~ N(0, std²), by Gauss–Hermite quadrature.
 
-        E φ(G) ≈ Σ_i w_i φ(std · z_i),   (z_i, w_i) = probabilists' Hermite nodes and weights,
+        E φ(Z) ≈ Σ_i w_i φ(std · z_i),   (z_i, w_i) = probabilists' Hermite nodes and weights,
 
     with :data:`QUADRATURE_NODES` nodes (:func:`mini_adv.quadrature.expectation`), computed in
     float64; σ' is ``jax.grad(σ)`` at every node. The derivative of ReLU and |x| at the kink 0
-    is never used (no node is 0, a measure-zero set for G). The values are the limits of
+    is never used (no node is 0, a measure-zero set for Z). The values are the limits of
     Var f(x) and ‖∇f(x)‖² for the two-layer model (Bubeck et al. 2021; Montanari & Wu 2022).
     ReLU gives (1/2, 1/2), x² gives (3, 4); GELU is ``jax.nn.gelu`` (its default tanh
     approximation), as in the networks.
@@ -113,11 +117,11 @@ def gaussian_moments(activation: str | Activation, *, std: float = 1.0) -> tuple
     Args:
         activation: a name in :data:`mini_adv.activations.ACTIVATIONS` or a callable
             (scalar in, scalar out, differentiable by ``jax.grad`` away from a null set).
-        std: the standard deviation of G (1 for the two-layer model on the sphere); Python,
+        std: the standard deviation of Z (1 for the two-layer model on the sphere); Python,
             NumPy or 0-d JAX number.
 
     Returns:
-        Two Python floats ``(E σ(G)², E σ'(G)²)``.
+        Two Python floats ``(E σ(Z)², E σ'(Z)²)``.
 
     Raises:
         ValueError: for an unknown activation, a non-positive ``std``, or moments that are
@@ -125,7 +129,7 @@ def gaussian_moments(activation: str | Activation, *, std: float = 1.0) -> tuple
     """
     get_activation(activation)  # raises ValueError for an unknown name
     std = float(check_number("std", std, low=0.0))
-    # depth 1 with weight scale c = std: p_1 = std², Var f = E σ(std G)², χ = std² E σ'(std G)²
+    # depth 1 with weight scale c = std: p_1 = std², Var f = E σ(std Z)², χ = std² E σ'(std Z)²
     var_f, chi = _mean_field(activation, 1, std)
     return var_f, chi / (std * std)
 
@@ -137,8 +141,8 @@ def mean_field_moments(activation: str | Activation, depth: int = 1,
     For ``init_params(key, [d, h_1, …, h_L], weight_scale=c)`` (entries N(0, c²/fan_in),
     readout variance 1/h_L) and ‖x‖ = √d, with pre-activation variances p_ℓ:
 
-        p_1 = c²,   p_{ℓ+1} = c² E σ(√p_ℓ G)²,
-        Var f → E σ(√p_L G)²,   E‖∇f‖² → Π_{ℓ=1}^{L} c² E σ'(√p_ℓ G)².
+        p_1 = c²,   p_{ℓ+1} = c² E σ(√p_ℓ Z)²,
+        Var f → E σ(√p_L Z)²,   E‖∇f‖² → Π_{ℓ=1}^{L} c² E σ'(√p_ℓ Z)².
 
     The recursion is the length map q_ℓ = p_{ℓ+1}/c² of :func:`mini_adv.quadrature.length_map`
     (chapter 2's norm propagation), with the same quadrature rule. Depth 1 with c = 1 is
@@ -163,7 +167,7 @@ def mean_field_moments(activation: str | Activation, depth: int = 1,
 
 def predicted_output_variance(activation: str | Activation, depth: int = 1,
                               weight_scale: str | float = "lecun") -> float:
-    """The limit of Var f(x) over random networks: E σ(G)² for the two-layer model.
+    """The limit of Var f(x) over random networks: E σ(Z)² for the two-layer model.
 
     (Deeper networks: :func:`mean_field_moments`.)
     """
@@ -172,9 +176,9 @@ def predicted_output_variance(activation: str | Activation, depth: int = 1,
 
 def predicted_grad_norm_sq(activation: str | Activation, depth: int = 1,
                            weight_scale: str | float = "lecun") -> float:
-    """The limit of ‖∇f(x)‖²: E σ'(G)² for the two-layer model.
+    """The limit of ‖∇f(x)‖²: E σ'(Z)² for the two-layer model.
 
-    At finite d the exact mean over networks is ((d−1)/d)·E σ'(G)² + E[G² σ'(G)²]/d (the
+    At finite d the exact mean over networks is ((d−1)/d)·E σ'(Z)² + E[Z² σ'(Z)²]/d (the
     part of ∇f along x̂ is ⟨g, a ⊙ σ'(g)⟩/√d); the limit is what the flip law uses.
     (Deeper networks: :func:`mean_field_moments`.)
     """
@@ -224,10 +228,10 @@ def predicted_flip_probability(activation: str | Activation, s: Any, depth: int 
                                weight_scale: str | float = "lecun") -> float | np.ndarray:
     """The predicted flip probability of one fixed step x' = x − s·sign(f(x))·∇f(x).
 
-        p(s) = 2Φ(s · E σ'(G)² / √(E σ(G)²)) − 1
+        p(s) = 2Φ(s · E σ'(Z)² / √(E σ(Z)²)) − 1
 
     (Montanari & Wu 2022, in the book's heuristic form: f(x') ≈ f(x) − s·sign(f)‖∇f‖²,
-    f(x) ≈ N(0, E σ(G)²), ‖∇f‖² ≈ E σ'(G)²). ReLU: 2Φ(s/√2) − 1. With ``depth`` > 1 the
+    f(x) ≈ N(0, E σ(Z)²), ‖∇f‖² ≈ E σ'(Z)²). ReLU: 2Φ(s/√2) − 1. With ``depth`` > 1 the
     moments are :func:`mean_field_moments` (a heuristic).
 
     Args:
@@ -238,10 +242,82 @@ def predicted_flip_probability(activation: str | Activation, s: Any, depth: int 
         A float for scalar ``s``, else an array of the shape of ``s``.
 
     Raises:
-        ValueError: for an unknown activation, s ≤ 0, or E σ(G)² = 0.
+        ValueError: for an unknown activation, s ≤ 0, or E σ(Z)² = 0.
     """
     var_f, grad_sq = mean_field_moments(activation, depth, weight_scale)
     return flip_law(var_f, grad_sq, s)
+
+
+def step_for_flip_probability(activation: str | Activation, p: float, depth: int = 1,
+                              weight_scale: str | float = "lecun") -> float:
+    """The fixed step s whose predicted flip probability is ``p``: the inverse of
+    :func:`predicted_flip_probability` in s,
+
+        s(p) = Φ⁻¹((1 + p)/2) · √(E σ(Z)²) / E σ'(Z)²
+
+    (the book's heuristic flip law, chapter 4). Every activation's step s(p) gives the same
+    predicted picture once f is divided by √(E σ(Z)²): the band |f(x)| < s·E σ'(Z)² becomes
+    |f(x)|/√(E σ(Z)²) < Φ⁻¹((1 + p)/2). ReLU: s(1/2) = √2 · Φ⁻¹(3/4) ≈ 0.954.
+
+    Args:
+        activation: name or callable. p: the flip probability, 0 < p < 1.
+        depth, weight_scale: the network, as for :func:`predicted_flip_probability`.
+
+    Returns:
+        A Python float s > 0.
+
+    Raises:
+        ValueError: if p is not a number in (0, 1), for an unknown activation, or if
+            E σ'(Z)² = 0 (no step moves f).
+    """
+    p = check_number("p", p, low=0.0, high=1.0, strict_high=True)
+    var_f, grad_sq = mean_field_moments(activation, depth, weight_scale)
+    if not grad_sq > 0:
+        raise ValueError(f"E σ'(Z)² = 0 for activation {activation!r}: no fixed step flips f")
+    return float(statistics.NormalDist().inv_cdf((1.0 + p) / 2.0) * math.sqrt(var_f) / grad_sq)
+
+
+def positive_readout_offset(activation: str | Activation, m: int) -> float:
+    """The mean of f(x) over networks when the readout is made non-negative, a_i → |a_i|:
+
+        E f(x) = Σ_i E|a_i| · E σ(Z) = m · √(2/(π m)) · E σ(Z) = √(2m/π) · E σ(Z)
+
+    for a Gaussian readout a_i ~ N(0, 1/m) (E|a_i| = √(2/(π m))) and Z ~ N(0, 1). ReLU:
+    √m/π (the quadrature is within 0.3 % of it: the kink); x²: √(2m/π). Zero for an odd σ such as tanh (chapter 4, "A readout that is not
+    mean-zero").
+
+    Args:
+        activation: name or callable. m: the width, a positive integer.
+
+    Returns:
+        A Python float.
+
+    Raises:
+        ValueError: for an unknown activation or a width that is not a positive integer.
+    """
+    m = check_number("m", m, integer=True, low=0)
+    sigma = get_activation(activation)
+    with float64():
+        mean = float(quadrature.expectation(lambda z: sigma(z)))
+    return math.sqrt(2.0 * m / math.pi) * mean
+
+
+def band_fractions(samples: "OneStepSamples", s: float) -> tuple[float, float]:
+    """How well the predicted band |f(x)| < s·E‖∇f‖² separates flips from non-flips, at the
+    measured step closest to ``s``: (fraction of the samples inside the band that flipped,
+    fraction of the samples outside it that did not). Both are 1 if every input had
+    ‖∇f(x)‖² equal to its mean and R = 0 (chapter 4, the first figure).
+
+    Raises:
+        ValueError: if the band or its complement holds no sample.
+    """
+    i = samples.index(s)
+    band = np.abs(samples.f) < float(samples.s[i]) * samples.moments()[1]
+    if band.all() or not band.any():
+        raise ValueError(f"at s = {float(samples.s[i]):g} the band |f| < s·E‖∇f‖² holds "
+                         f"{int(band.sum())} of {band.size} samples; need some on both sides")
+    flipped = samples.flipped[i]
+    return float(flipped[band].mean()), float(1.0 - flipped[~band].mean())
 
 
 # --------------------------------------------------------------------------------------
@@ -465,7 +541,7 @@ class OneStepSamples:
     @property
     def flip_rate_se(self) -> np.ndarray:
         """``(S,)`` standard error of :attr:`flip_rate` from the spread between networks
-        (inputs on one network share its randomness, e.g. the offset E σ(G)·Σ a_i).
+        (inputs on one network share its randomness, e.g. the offset E σ(Z)·Σ a_i).
 
         Raises:
             ValueError: for a single network (the spread between networks is undefined).

@@ -320,6 +320,42 @@ def test_no_silent_nan():
 _P, _X = conditioning.draw_networks(jax.random.key(0), [8, 4], n_networks=2, n_inputs=3)
 
 
+def test_step_for_flip_probability_inverts_the_law():
+    for a in ("relu", "tanh", "square", "softplus"):
+        for p in (0.1, 0.5, 0.9):
+            s = conditioning.step_for_flip_probability(a, p)
+            assert conditioning.predicted_flip_probability(a, s) == pytest.approx(p, abs=1e-9)
+    assert conditioning.step_for_flip_probability("relu", 0.5) == pytest.approx(
+        math.sqrt(2) * 0.6744897501960817, rel=1e-9)
+
+
+def test_positive_readout_offset_and_band_fractions():
+    assert conditioning.positive_readout_offset("square", 256) == pytest.approx(
+        math.sqrt(2 * 256 / math.pi), rel=1e-9)
+    assert conditioning.positive_readout_offset("relu", 256) == pytest.approx(
+        16 / math.pi, rel=3e-3)
+    assert abs(conditioning.positive_readout_offset("tanh", 256)) < 1e-9
+    r = conditioning.sample_one_step(jax.random.key(3), [64, 64], [1.0], n_networks=16,
+                                     n_inputs=8)
+    inside, outside = conditioning.band_fractions(r, 1.0)
+    band = np.abs(r.f) < r.moments()[1]
+    assert inside == pytest.approx(r.flipped[0][band].mean())
+    assert outside == pytest.approx(1 - r.flipped[0][~band].mean())
+    with pytest.raises(ValueError, match="band"):
+        conditioning.band_fractions(r.__class__(**{**r.__dict__, "s": np.array([1e3])}), 1e3)
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: conditioning.step_for_flip_probability("relu", 1.0), "p must be"),
+    (lambda: conditioning.step_for_flip_probability("relu", 0.0), "p must be"),
+    (lambda: conditioning.step_for_flip_probability("nope", 0.5), "unknown activation"),
+    (lambda: conditioning.positive_readout_offset("relu", 0), "m must be"),
+])
+def test_new_helpers_reject_bad_input(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()
+
+
 @pytest.mark.parametrize("call,msg", [
     (lambda: conditioning.gaussian_moments("swish"), "unknown activation"),
     (lambda: conditioning.gaussian_moments("relu", std=0.0), "std"),
@@ -398,12 +434,23 @@ def test_figures_draw_the_samples_they_are_given(agg_pyplot):
     figures.ch4.plot_residual_spread(ax, {"relu": spread})
     np.testing.assert_allclose(ax.lines[0].get_ydata(), spread.sd)
     np.testing.assert_allclose(ax.lines[1].get_ydata(), spread.C * spread.dims ** spread.slope)
+    matched = {a: conditioning.one_step_samples(p.replace(activation=a), X,
+                                                [conditioning.step_for_flip_probability(a, 0.5)])
+               for a in ("relu", "tanh")}
     fig = plt.figure()
-    figures.ch4.draw_law_frame(fig, results, "tanh", 1.0)
-    labels = fig.axes[0].get_legend_handles_labels()[1]
-    t = results["tanh"]
-    assert (f"s = 1: measured {t.flip_rate[1]:.3f}, predicted {t.predicted_flip_rate()[1]:.3f}"
-            in labels)
+    figures.ch4.draw_law_frame(fig, matched, "tanh")
+    t = matched["tanh"]
+    assert fig.axes[0].get_title() == (f"tanh, s = {t.s[0]:.2f}: flipped {t.flip_rate[0]:.3f} "
+                                       f"(predicted {t.predicted_flip_rate()[0]:.3f})")
+    limits = fig.axes[0].get_xlim(), fig.axes[0].get_ylim()
+    fig = plt.figure()
+    figures.ch4.draw_law_frame(fig, matched, "relu")
+    np.testing.assert_allclose((fig.axes[0].get_xlim(), fig.axes[0].get_ylim()), limits)  # fixed axes
+    fig, ax = plt.subplots()
+    figures.ch4.plot_flip_deviation(ax, results)
+    np.testing.assert_allclose(ax.containers[0].lines[0].get_ydata(),
+                               r.flip_rate - r.predicted_flip_rate())
+    assert ax.containers[0].lines[0].get_color() == figures.ch4.ACTIVATION_COLORS["relu"]
     fig = plt.figure()
     ind = conditioning.independence_samples(jax.random.key(2), p, X[0, 0])
     figures.ch4.plot_independence(fig, ind)
