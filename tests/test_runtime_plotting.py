@@ -224,3 +224,16 @@ def test_book_style_is_scoped_and_has_an_opaque_white_background():
         assert matplotlib.rcParams["savefig.transparent"] is False
         assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"] == plotting.CYCLE
     assert dict(matplotlib.rcParams) == before  # nothing leaks to later figures
+
+
+def test_palette_png_is_a_256_colour_png_at_the_figure_resolution(agg_figure):
+    import io
+
+    from PIL import Image
+
+    assert plotting.palette_png(agg_figure) is None  # an empty figure shows nothing
+    agg_figure.set_dpi(150)
+    agg_figure.add_subplot().plot([0, 1, 2], [0, 1, 4], label="x²")
+    image = Image.open(io.BytesIO(plotting.palette_png(agg_figure)))
+    assert image.mode == "P" and round(image.info["dpi"][0]) == 150
+    assert 0.8 * 6 * 150 < image.size[0] <= 6 * 150  # the tight box of a 6 in wide figure
