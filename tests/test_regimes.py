@@ -291,27 +291,17 @@ def test_plot_regimes_rejects_bad_input(agg_figure, bad, match):
 
 
 def _presets(chapter: str) -> dict[str, set[int]]:
-    """Every integer of a chapter's size presets, ``{"cpu": {...}, "gpu": {...}}``: the keyword
-    dicts of its ``runtime.sizes(cpu=dict(...), gpu=dict(...))`` call, read with ``ast``."""
-    import ast
+    """Every integer of a chapter's size presets, ``{"cpu": {...}, "gpu": {...}}``, read from
+    its ``runtime.sizes(cpu=dict(...), gpu=dict(...))`` cell (``conftest.chapter_preset``)."""
+    from conftest import chapter_preset
 
-    nb = json.loads((BOOK / next(p.name for p in BOOK.glob(f"{chapter}_*.ipynb"))).read_text())
-    for cell in nb["cells"]:
-        src = "".join(cell["source"])
-        if cell["cell_type"] != "code" or "runtime.sizes(" not in src:
-            continue
-        lines = [line for line in src.splitlines() if not line.lstrip().startswith(("%", "!"))]
-        for node in ast.walk(ast.parse("\n".join(lines))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "sizes":
-                out = {}
-                for kw in node.keywords:
-                    values = set()
-                    for v in ast.walk(kw.value):
-                        if isinstance(v, ast.Constant) and isinstance(v.value, int):
-                            values.add(v.value)
-                    out[kw.arg] = values
-                return out
-    raise AssertionError(f"{chapter}: no runtime.sizes(cpu=..., gpu=...) cell")
+    def ints(value) -> set[int]:
+        if isinstance(value, (list, tuple)):
+            return set().union(*map(ints, value)) if value else set()
+        return {value} if isinstance(value, int) and not isinstance(value, bool) else set()
+
+    return {preset: set().union(*map(ints, chapter_preset(chapter, preset).values()))
+            for preset in ("cpu", "gpu")}
 
 
 @pytest.mark.parametrize("exp", regimes.experiments(), ids=lambda e: f"{e.chapter}-{e.name}")

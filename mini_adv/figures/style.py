@@ -131,17 +131,25 @@ def palette_png(fig: Any) -> bytes | None:
     an empty figure (nothing is shown), as matplotlib's inline backend does."""
     import io
 
-    from PIL import Image
-
     if not fig.axes and not fig.lines:
         return None
     raw = io.BytesIO()
     fig.canvas.print_figure(raw, format="png", bbox_inches="tight", dpi=fig.dpi,
                             facecolor=fig.get_facecolor(), edgecolor=fig.get_edgecolor())
-    image = Image.open(io.BytesIO(raw.getvalue())).convert("RGB")
+    return _palette(raw.getvalue(), fig.dpi)
+
+
+def _palette(png: bytes, dpi: float) -> bytes:
+    """``png`` re-encoded as a 256-colour palette PNG (Pillow's median-cut quantiser, then
+    ``optimize``), with ``dpi`` written into it."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
     out = io.BytesIO()
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-        out, format="PNG", optimize=True, dpi=(fig.dpi, fig.dpi))
+        out, format="PNG", optimize=True, dpi=(dpi, dpi))
     return out.getvalue()
 
 
@@ -212,16 +220,9 @@ def compress_frames(html: str, *, dpi: float = DPI) -> str:
     handful of colours plus antialiasing shades, so the frames look the same and weigh about a
     third. The PNGs keep their resolution (``dpi`` is written into each frame)."""
     import base64
-    import io
-
-    from PIL import Image
 
     def recode(match: re.Match) -> str:
         raw = base64.b64decode(match[1].replace("\\\n", ""))
-        image = Image.open(io.BytesIO(raw)).convert("RGB")
-        out = io.BytesIO()
-        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-            out, format="PNG", optimize=True, dpi=(dpi, dpi))
-        return '"data:image/png;base64,' + base64.b64encode(out.getvalue()).decode() + '"'
+        return '"data:image/png;base64,' + base64.b64encode(_palette(raw, dpi)).decode() + '"'
 
     return _FRAME.sub(recode, html)
