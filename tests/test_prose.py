@@ -13,16 +13,15 @@ import json
 import pathlib
 import re
 
+import sys
+
 import pytest
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def chapters() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    return [f for f in files if (ROOT / f"{f}.ipynb").exists()]
+sys.path.insert(0, str(ROOT / "tools"))
+from instructor_tables import chapters  # noqa: E402  (the notebooks of _toc.yml, in order)
 
 
 def _cells(chapter: str) -> list[dict]:

@@ -17,7 +17,7 @@ import pathlib
 import re
 import sys
 
-import yaml
+import run_chapters  # tools/, beside this file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGE = ROOT / "book" / "instructor.md"
@@ -27,9 +27,8 @@ _TIME = re.compile(r"Time: about (\d+) minutes of reading, (\d+) minutes of exer
 
 
 def chapters() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    return [f for f in files if (ROOT / f"{f}.ipynb").exists()]
+    """The notebooks of ``_toc.yml`` in order, as ``book/<name>`` (``run_chapters.chapters``)."""
+    return [str(p.relative_to(ROOT).with_suffix("")) for p in run_chapters.chapters()]
 
 
 def markdown(chapter: str) -> str:
