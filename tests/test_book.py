@@ -234,6 +234,9 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+
+
 def solution_fragments(block: str) -> tuple[list[str], list[str]]:
     """Pieces of a solution's text that appear verbatim in its rendered HTML: its code lines
     of at least 20 characters, and its runs of at least six words of prose between two
@@ -248,6 +251,7 @@ def solution_fragments(block: str) -> tuple[list[str], list[str]]:
             if len(line.strip()) >= 20:
                 code.append(_squash(line))
         elif not line.startswith(":"):
+            line = _LIST_MARKER.sub("", line)  # "3. " or "- " is not part of the rendered text
             for piece in _MARKUP.split(line):
                 piece = _squash(piece).strip(" ,.;:()")
                 if len(piece.split()) >= 6:
