@@ -1,8 +1,10 @@
-"""Inputs on the sphere.
+"""Inputs on the sphere, labelled data sets, and real digits.
 
 Every theorem in the book is stated for inputs of norm √d (equivalently, coordinates of
 order 1), drawn independently of the network. :func:`sphere` draws them;
-:func:`sphere_batches` draws one batch per network of a stack.
+:func:`sphere_batches` draws one batch per network of a stack. :func:`digits` gives chapter
+6's real data in the same convention (scikit-learn's bundled 8×8 handwritten digits, d = 64,
+no download), and :func:`embed` places them on a 64-dimensional subspace of ℝ^D.
 
 Arrays come out in JAX's default float dtype: float32, or float64 under ``jax.enable_x64``
 (:func:`mini_adv.runtime.float64`), the dtype :func:`mini_adv.nets.init_params` draws the
@@ -21,7 +23,10 @@ import numpy as np
 
 from mini_adv.validation import check_float_array, check_key, check_number, check_size
 
+DIGITS_D = 64
+"""The dimension of scikit-learn's digits: 8 × 8 pixels."""
 
+SPLITS = ("train", "test")
 
 def _radius(d: int, radius: Any) -> float:
     """√d for ``None``, else ``radius`` as a positive finite float."""
@@ -217,3 +222,102 @@ def clusters(key: jax.Array, means: Any, labels: Any, n: int, *, noise: float = 
     g = jax.random.normal(k_g, (n, d), dtype=means.dtype)
     scale = noise * jnp.linalg.norm(mu, axis=-1, keepdims=True) / math.sqrt(d)
     return mu + scale * g, labels[c].astype(means.dtype), c
+
+
+def _digit_classes(classes: Any) -> tuple[int, int]:
+    try:
+        a, b = (int(c) for c in classes)
+        ok = all(float(c) == int(c) for c in classes)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not (0 <= a <= 9 and 0 <= b <= 9) or a == b:
+        raise ValueError(f"classes must be two different digits in 0..9, e.g. (3, 8); got {classes!r}")
+    return a, b
+
+
+def digits(classes: Any = (3, 8), *, split: str = "train", test_fraction: float = 0.3,
+           seed: int = 0) -> tuple[jax.Array, jax.Array]:
+    """Two classes of scikit-learn's handwritten digits, in the book's convention.
+
+    ``sklearn.datasets.load_digits`` ships with scikit-learn (no download): 1797 images of
+    8 × 8 pixels with grey levels 0–16, so d = 64. The images of the two classes are split once,
+    stratified by class (``sklearn.model_selection.train_test_split`` with ``random_state=seed``),
+    and both splits are then mapped by the same rule, fixed by the *training* images alone:
+
+        x = √d · (p − p̄_train) / ‖p − p̄_train‖,
+
+    with p the pixel vector and p̄_train the mean training image: rows centred by the training
+    mean and scaled to norm √d, as the theorems' inputs. Labels: y = +1 for ``classes[0]``,
+    −1 for ``classes[1]``. The same arguments give the same arrays, on every machine.
+
+    Args:
+        classes: the two digits ``(a, b)``, different, in 0..9.
+        split: ``"train"`` or ``"test"``.
+        test_fraction: the share of each class held out for ``"test"``, in (0, 1).
+        seed: the split's seed (an integer ≥ 0).
+
+    Returns:
+        ``(X, y)``: ``(n, 64)`` rows of norm √64 = 8 and ``(n,)`` labels in {±1}, both in the
+        default float dtype (float32; float64 under x64). ``X.reshape(-1, 8, 8)`` are the images.
+
+    Raises:
+        ValueError: for classes that are not two different digits, an unknown split, a test
+            fraction outside (0, 1) or a negative seed.
+    """
+    a, b = _digit_classes(classes)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
+    frac = float(check_number("test_fraction", test_fraction, low=0.0, high=1.0, strict_high=True))
+    seed = int(check_number("seed", seed, integer=True, low=0, strict_low=False))
+    from sklearn.datasets import load_digits  # scikit-learn is imported only here
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    keep = (bunch.target == a) | (bunch.target == b)
+    P = bunch.data[keep].astype(np.float64)
+    y = np.where(bunch.target[keep] == a, 1.0, -1.0)
+    P_tr, P_te, y_tr, y_te = train_test_split(P, y, test_size=frac, stratify=y, random_state=seed)
+    P, y = (P_tr, y_tr) if split == "train" else (P_te, y_te)
+    C = P - P_tr.mean(axis=0)
+    norms = np.linalg.norm(C, axis=1, keepdims=True)
+    if np.any(norms == 0):  # an image equal to the mean image: no direction to scale
+        raise ValueError("an image equals the mean training image; choose another seed")
+    X = math.sqrt(DIGITS_D) * C / norms
+    return jnp.asarray(X, dtype=jnp.zeros(()).dtype), jnp.asarray(y, dtype=jnp.zeros(()).dtype)
+
+
+def embed(X: Any, D: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Rows of ``X`` ∈ ℝ^{n×d} mapped into ℝ^D by a random isometry, and the projector onto its range.
+
+        z_i = Q x_i,   Q ∈ ℝ^{D×d} with orthonormal columns (QᵀQ = I_d),   P = Q Qᵀ,
+
+    with Q the orthonormal factor of a D × d Gaussian matrix (its column space is uniform among
+    the d-dimensional subspaces). Norms and inner products are kept (‖z_i‖ = ‖x_i‖), so
+    digits of norm √64 stay at norm 8: the data then lie on a 64-dimensional subspace of ℝ^D,
+    the setting of Melamed, Yehudai & Vardi (NeurIPS 2023). For a perturbation δ ∈ ℝ^D,
+    δP is its part on the data subspace and δ − δP the part off it (P is symmetric).
+
+    Args:
+        X: ``(n, d)`` real floating rows, finite.
+        D: the ambient dimension, an integer ≥ d.
+        key: PRNG key.
+
+    Returns:
+        ``(Z, P)``: ``(n, D)`` embedded rows and the ``(D, D)`` orthogonal projector onto the
+        subspace, in the dtype of ``X``.
+
+    Raises:
+        ValueError: for ``X`` that is not a 2-D finite floating array, ``D`` smaller than d or
+            not an integer, or a key that is not a PRNG key.
+    """
+    key = check_key(key)
+    X = check_float_array("X", X)
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (n, d); got shape {tuple(X.shape)}")
+    d = X.shape[1]
+    D = check_size("D", D)
+    if D < d:
+        raise ValueError(f"D must be at least the data dimension d = {d}; got D = {D}")
+    Q, R = jnp.linalg.qr(jax.random.normal(key, (D, d), dtype=X.dtype))
+    Q = Q * jnp.sign(jnp.diagonal(R))  # the sign convention that makes Q Haar-distributed
+    return X @ Q.T, Q @ Q.T
