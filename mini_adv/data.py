@@ -264,6 +264,32 @@ def digits(classes: Any = (3, 8), *, split: str = "train", test_fraction: float 
         ValueError: for classes that are not two different digits, an unknown split, a test
             fraction outside (0, 1) or a negative seed.
     """
+    P, y, mean = _digit_split(classes, split, test_fraction, seed)
+    X = math.sqrt(DIGITS_D) * (P - mean) / _centred_norms(P, mean)
+    return jnp.asarray(X, dtype=jnp.zeros(()).dtype), jnp.asarray(y, dtype=jnp.zeros(()).dtype)
+
+
+def digit_pixels(classes: Any = (3, 8), *, split: str = "train", test_fraction: float = 0.3,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The grey levels behind :func:`digits` (same arguments, same rows, same order).
+
+    Row i of ``digits(...)`` is x_i = (p_i − p̄_train)/c_i with c_i = ‖p_i − p̄_train‖/√d, so a
+    perturbation δ of x_i is the perturbation c_i·δ of the image p_i in grey levels. Figures
+    use this to show digits as digits (:func:`mini_adv.figures.ch6.draw_perturbations`).
+
+    Returns:
+        ``(P, c)``: ``(n, 64)`` grey levels in 0..16 (NumPy float64) and ``(n,)`` factors c_i.
+
+    Raises:
+        ValueError: as :func:`digits`.
+    """
+    P, _, mean = _digit_split(classes, split, test_fraction, seed)
+    return P, _centred_norms(P, mean)[:, 0] / math.sqrt(DIGITS_D)
+
+
+def _digit_split(classes: Any, split: str, test_fraction: float, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grey levels, ±1 labels and the mean training image of one split of two digit classes."""
     a, b = _digit_classes(classes)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -278,12 +304,14 @@ def digits(classes: Any = (3, 8), *, split: str = "train", test_fraction: float 
     y = np.where(bunch.target[keep] == a, 1.0, -1.0)
     P_tr, P_te, y_tr, y_te = train_test_split(P, y, test_size=frac, stratify=y, random_state=seed)
     P, y = (P_tr, y_tr) if split == "train" else (P_te, y_te)
-    C = P - P_tr.mean(axis=0)
-    norms = np.linalg.norm(C, axis=1, keepdims=True)
+    return P, y, P_tr.mean(axis=0)
+
+
+def _centred_norms(P: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(P - mean, axis=1, keepdims=True)
     if np.any(norms == 0):  # an image equal to the mean image: no direction to scale
         raise ValueError("an image equals the mean training image; choose another seed")
-    X = math.sqrt(DIGITS_D) * C / norms
-    return jnp.asarray(X, dtype=jnp.zeros(()).dtype), jnp.asarray(y, dtype=jnp.zeros(()).dtype)
+    return norms
 
 
 def embed(X: Any, D: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:

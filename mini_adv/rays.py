@@ -16,7 +16,8 @@ of the functions below; the book writes β, because κ is its adaptive step fact
   :func:`linear_ratio_median`.
 
 :func:`compare_rays` measures the same quantities on random ReLU networks (Daniely &
-Shacham 2020: random networks are locally almost linear at this scale), :func:`sweep_rays`
+Shacham 2020: random networks are locally almost linear at this scale), and
+:func:`compare_rays_on` on one given network (chapter 6's trained ones); :func:`sweep_rays`
 repeats it over d, :func:`plane_slice` evaluates f on a 2-D plane through x and
 :func:`typical_input` picks an input with the median linearised distance for a picture. The
 chapter's figures and tables are in :mod:`mini_adv.figures.ch1`.
@@ -41,7 +42,8 @@ from mini_adv.nets import MLPParams, Network, apply, as_params, init_params
 from mini_adv.parallel import VMAP_MAX_FLOPS_UNIFORM, map_networks
 from mini_adv.runtime import progress
 from mini_adv.stats import network_mean
-from mini_adv.validation import check_batch, check_finite, check_key, check_number, check_size
+from mini_adv.validation import (check_batch, check_finite, check_key, check_number,
+                                 check_params, check_size)
 
 
 def linear_flip_probability(kappa: float) -> float:
@@ -182,6 +184,9 @@ def _compare_one(params: MLPParams, X: jax.Array, U: jax.Array, max_distance: ja
     return linear, grad, rnd.distance.reshape(B, R)
 
 
+_compare_one_jit = jax.jit(_compare_one)
+
+
 def compare_rays(key: jax.Array, d: int, *, hidden: Sequence[float] = (1.0, 1.0),
                  activation: str = "relu", n_networks: int = 8, n_inputs: int = 16,
                  n_rays: int = 8, kappa: float = 2.0) -> RayComparison:
@@ -228,6 +233,39 @@ def compare_rays(key: jax.Array, d: int, *, hidden: Sequence[float] = (1.0, 1.0)
                                      vmap_max_flops=VMAP_MAX_FLOPS_UNIFORM)
     return RayComparison(x_norm=jnp.linalg.norm(X, axis=-1), linear=linear, gradient=grad,
                          random=rnd, d=d, kappa=kappa)
+
+
+def compare_rays_on(key: jax.Array, net: Network, X: Any, *, n_rays: int = 8,
+                    kappa: float = 2.0) -> RayComparison:
+    """:func:`compare_rays` for one given network and given inputs (chapter 6's trained nets).
+
+    The same measurement (linearised distance, the gradient ray's and ``n_rays`` random rays'
+    first flips within β‖x‖, β = ``kappa``) on ``net`` at the rows of ``X``, with random
+    directions drawn from ``key``. The result has N = 1 network, so
+    :meth:`RayComparison.summary` compares it with the linear model's predictions exactly as
+    for the random networks (its standard errors need N > 1 and come out as NaN).
+
+    Args:
+        key: PRNG key of the random directions. net: one network. X: ``(B, d)`` inputs.
+        n_rays: random rays per input. kappa: the budget β > 0, in units of ‖x‖ (per input).
+
+    Returns:
+        A :class:`RayComparison` with arrays ``(1, B)`` and ``(1, B, R)``.
+
+    Raises:
+        ValueError: for a bad key, network or inputs, a non-positive ``n_rays`` or ``kappa``.
+    """
+    key = check_key(key)
+    kappa = check_number("kappa", kappa, low=0.0)
+    n_rays = check_size("n_rays", n_rays)
+    params = check_params(net)
+    X = check_batch(params, X)
+    B, d = X.shape
+    U = sphere(key, B * n_rays, d, radius=1.0).reshape(B, n_rays, d).astype(X.dtype)
+    budget = jnp.asarray(kappa * float(jnp.max(jnp.linalg.norm(X, axis=-1))), X.dtype)
+    linear, grad, rnd = _compare_one_jit(params, X, U, budget)
+    return RayComparison(x_norm=jnp.linalg.norm(X, axis=-1)[None], linear=linear[None],
+                         gradient=grad[None], random=rnd[None], d=d, kappa=kappa)
 
 
 @dataclasses.dataclass(frozen=True)

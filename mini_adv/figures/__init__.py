@@ -2,7 +2,7 @@
 
 * :mod:`mini_adv.figures.style` — the book's style (:func:`~mini_adv.figures.style.book_style`),
   its palette, log-log axes and kernel-free interactive sliders.
-* :mod:`mini_adv.figures.ch1` … :mod:`mini_adv.figures.ch5` — each chapter's figures and
+* :mod:`mini_adv.figures.ch1` … :mod:`mini_adv.figures.ch6` — each chapter's figures and
   tables; they take the results of the science modules (:mod:`mini_adv.rays`, ...) and draw.
 * :mod:`mini_adv.figures.regimes` — the closing chapter's regime map.
 
@@ -13,7 +13,7 @@ use (``from mini_adv.figures import ch1`` or ``mini_adv.figures.ch1``).
 import importlib
 from typing import Any
 
-_SUBMODULES = ("style", "ch1", "ch2", "ch3", "ch4", "ch5", "regimes")
+_SUBMODULES = ("style", "ch1", "ch2", "ch3", "ch4", "ch5", "ch6", "regimes")
 
 __all__ = list(_SUBMODULES)
 

@@ -77,8 +77,8 @@ def normalized_gradient(params: MLPParams, X: jax.Array, y: jax.Array,
 
 @partial(jax.jit, static_argnames=("steps", "loss", "method"))
 def train_kernel(params: MLPParams, X: jax.Array, y: jax.Array, lr_first: jax.Array,
-                 lr_last: jax.Array, steps: int, loss: str = "logistic", method: str = "ngd"
-                 ) -> tuple[MLPParams, tuple[jax.Array, ...]]:
+                 lr_last: jax.Array, steps: int, loss: str = "logistic", method: str = "ngd",
+                 log_scale: jax.Array | float = 0.0) -> tuple[MLPParams, tuple[jax.Array, ...]]:
     """Pure kernel of :func:`train` (no checks; vmap it over data sets and initialisations).
 
     Carries θ = e^s φ with ‖φ‖ = 1 (an exact reparametrisation that keeps every array in
@@ -86,7 +86,9 @@ def train_kernel(params: MLPParams, X: jax.Array, y: jax.Array, lr_first: jax.Ar
     (their margin y_i N(x_i) is identically 0) and are left out of L, the minimum and the
     accuracy. Returns the final φ and per-step records
     ``(log L, min_i u_i(φ), s, training accuracy)``, each of shape ``(steps + 1,)``: entry t
-    is the state after t steps.
+    is the state after t steps. The network trained is θ = e^{log_scale}·params: passing a
+    returned φ with ``log_scale`` = its last recorded s continues a run exactly (in float
+    arithmetic, without ever forming e^s).
     """
     real = y != 0
     n = jnp.sum(real)
@@ -126,7 +128,7 @@ def train_kernel(params: MLPParams, X: jax.Array, y: jax.Array, lr_first: jax.Ar
         return (jax.tree.map(lambda a: a / norm, new), s + jnp.log(norm)), record
 
     norm0 = jnp.sqrt(_sqnorm(params))
-    init = (jax.tree.map(lambda a: a / norm0, params), jnp.log(norm0))
+    init = (jax.tree.map(lambda a: a / norm0, params), jnp.log(norm0) + log_scale)
     (phi, s), records = jax.lax.scan(step, init, jnp.arange(steps))
     final = evaluate(phi, s)[3]
     records = tuple(jnp.concatenate([r, jnp.asarray(f)[None].astype(r.dtype)])
