@@ -13,6 +13,8 @@ One module per concept, in the order the book meets them:
 * :mod:`mini_adv.scaling` — chapter 3: the gradient flow's scaling law, lemmas and limits.
 * :mod:`mini_adv.conditioning` — chapter 4: Gaussian conditioning and the one-step flip law.
 * :mod:`mini_adv.margin` — chapter 5: max-margin training, KKT points and their non-robustness.
+* :mod:`mini_adv.trained` — chapter 6: bias-free ReLU MLPs trained on real digits, plain and
+  adversarial.
 * :mod:`mini_adv.regimes` — the closing chapter: the regime table, the book's experiments and
   which results cover them.
 * :mod:`mini_adv.quadrature` — Gauss–Hermite expectations E φ(sG) and the length map.
@@ -35,7 +37,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("activations", "attacks", "checks", "conditioning", "data", "figures", "gradients",
                "margin", "nets", "parallel", "quadrature", "rays", "regimes", "rmt", "runtime",
-               "scaling", "stats", "validation")
+               "scaling", "stats", "trained", "validation")
 
 _NAMES = {  # re-exported names and the submodule that defines them
     "AttackResult": "attacks", "Status": "attacks", "deepfool": "attacks",
