@@ -24,6 +24,7 @@ or with a key that is not a PRNG key, raises ``ValueError``.
 :func:`check_my_flow`                 chapter 3, exercise ``ex-ch3-euler``
 :func:`check_my_moments`              chapter 4, exercise ``ex-ch4-quadrature``
 :func:`check_ngd_direction`           chapter 5, exercise ``ex-ch5-logspace``
+:func:`check_off_share`               chapter 6, exercise ``ex-ch6-off-share``
 ====================================  ======================================================
 
 For graders: a failed verdict names the seed of its random cases; ``key=jax.random.key(seed)``
@@ -771,3 +772,72 @@ def check_ngd_direction(fn: Callable[..., Any], *, key: jax.Array | None = None,
         return np.concatenate(parts)
 
     return _run(fn, name, _ngd_cases(key), convert, seed=seed, verbose=verbose)
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 6: the share of the gradient off the data subspace
+# ---------------------------------------------------------------------------------------------
+
+_OFF_SHAPES = ((3, 1, 32, 8), (10, 2, 16, 5), (40, 5, 64, 20), (200, 20, 128, 12),
+               (64, 64, 32, 6))  # (D, d, width, B): the last has no room off the subspace
+
+
+def _off_share_reference(params: nets.MLPParams, Z: jax.Array, P: jax.Array) -> np.ndarray:
+    from mini_adv.realdata import split_perturbation
+
+    _, g = gradients.value_and_input_grad(params, Z)
+    on, off = split_perturbation(g, P)
+    return off / np.hypot(on, off)
+
+
+def _off_share_cases(key: jax.Array) -> Iterator[_Case]:
+    for (D, d, m, B), k in zip(_OFF_SHAPES, jax.random.split(key, len(_OFF_SHAPES))):
+        for attempt in range(10):  # an input where every unit is off has ∇f = 0: redraw
+            k_net, k_x, k_q = jax.random.split(jax.random.fold_in(k, attempt), 3)
+            params = nets.init_params(k_net, [D, m])
+            Z, P = data.embed(data.sphere(k_x, B, d), D, k_q)
+            if bool(jnp.all(jnp.linalg.norm(gradients.value_and_input_grad(params, Z)[1], axis=1) > 0)):
+                break
+        else:
+            raise RuntimeError(f"no network with a non-zero gradient at every input (D = {D}); "
+                               f"a fault of the checker")
+        yield _Case(
+            label=f"D = {D}, subspace of dimension {d}, width {m}, B = {B}", args=(params, Z, P),
+            kwargs={}, reference=lambda p=params, Z=Z, P=P: _off_share_reference(p, Z, P),
+            rtol=1e-3, atol=1e-5, factors=(("√(D/d)", math.sqrt(D / d)),))
+
+
+def check_off_share(fn: Callable[..., Any], *, key: jax.Array | None = None,
+                    verbose: bool = True) -> CheckResult:
+    """Check ``off_share(params, Z, P)`` of chapter 6 (exercise ``ex-ch6-off-share``).
+
+    The function must return, for a network ``params`` (an :class:`~mini_adv.nets.MLPParams`)
+    on ℝ^D, inputs ``Z (B, D)`` and the orthogonal projector ``P (D, D)`` onto a subspace,
+    the share of each input gradient off the subspace, ‖(I − P)∇f(z)‖/‖∇f(z)‖, shape ``(B,)``.
+    It is compared with the gradients of :func:`mini_adv.gradients.value_and_input_grad` split
+    by :func:`mini_adv.realdata.split_perturbation`, on five random two-layer networks with
+    D from 3 to 200 and inputs on subspaces of dimension 1 to 64 (:func:`mini_adv.data.embed`;
+    in the last case the subspace is all of ℝ^D and the share is 0), relative tolerance 10⁻³.
+
+    Detects: exceptions, not an array, a wrong shape or dtype, NaN/inf, the share on the
+    subspace instead of off it (its values differ), the squared share, a constant factor or a
+    factor √(D/d).
+
+    Args:
+        fn: the reader's function. key: PRNG key of the cases (default: fresh from
+            ``os.urandom``). verbose: print the verdict.
+
+    Returns:
+        :class:`CheckResult`.
+
+    Raises:
+        ValueError: if ``fn`` is not callable or ``key`` is not a PRNG key.
+    """
+    name = _check_function(fn, "check_off_share", "off_share")
+    key, seed = _key_and_seed(key)
+
+    def convert(value: Any, case: _Case) -> np.ndarray | str:
+        B = case.args[1].shape[0]
+        return _array_of_shape(value, (B,), f"an array of shape (B,) = ({B},)")
+
+    return _run(fn, name, _off_share_cases(key), convert, seed=seed, verbose=verbose)

@@ -226,8 +226,9 @@ def clusters(key: jax.Array, means: Any, labels: Any, n: int, *, noise: float = 
 
 def _digit_classes(classes: Any) -> tuple[int, int]:
     try:
-        a, b = (int(c) for c in classes)
-        ok = all(float(c) == int(c) for c in classes)
+        ok = not isinstance(classes, (str, bytes)) and all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in classes)
+        a, b = (int(c) for c in classes) if ok else (0, 0)
     except (TypeError, ValueError):
         ok = False
     if not ok or not (0 <= a <= 9 and 0 <= b <= 9) or a == b:

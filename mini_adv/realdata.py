@@ -41,6 +41,9 @@ from mini_adv.runtime import progress
 from mini_adv.validation import check_batch, check_key, check_number, check_params, check_size
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+"""E|Z| for Z ~ N(0, 1)."""
+MEDIAN_ABS_Z = 0.6744897501960817
+"""The median of |Z|, Φ⁻¹(3/4)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,11 +54,14 @@ class MinimalPerturbation:
         delta: ``(B, d)`` x_adv − x (zero where nothing flipped).
         distance: ``(B,)`` ‖δ‖, ``inf`` where neither attack flipped the sign.
         method: ``(B,)`` ``"deepfool"``, ``"flow"`` or ``"none"``.
+        deepfool, flow: ``(B,)`` each attack's own verified distance (``inf`` if it found none).
     """
 
     delta: np.ndarray
     distance: np.ndarray
     method: np.ndarray
+    deepfool: np.ndarray
+    flow: np.ndarray
 
     @property
     def flipped(self) -> np.ndarray:
@@ -89,7 +95,8 @@ def minimal_perturbation(net: Network, X: Any) -> MinimalPerturbation:
     flipped = np.isfinite(distance)
     delta = np.where(flipped[:, None], x_adv - np.asarray(X), 0.0)
     method = np.where(~flipped, "none", np.where(use_flow, "flow", "deepfool"))
-    return MinimalPerturbation(delta=delta, distance=distance, method=method)
+    return MinimalPerturbation(delta=delta, distance=distance, method=method,
+                               deepfool=d_df, flow=d_fl)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,11 +147,11 @@ class CarryOver:
 
 def predictions(d: int, kappa: float) -> dict[str, float]:
     """What chapters 1–3 predict for the keys of :meth:`CarryOver.summary` (random networks,
-    inputs independent of the weights): Euler's residual 0 (float rounding), √(2/π) for
-    |cos|√d and for √d‖δ‖/‖x‖, linearised/minimal 1, every gradient ray flips, arctan(β)/π of
+    inputs independent of the weights): Euler's residual 0 (float rounding), √(2/π) for the
+    mean of |cos|√d and the median of |Z|, Φ⁻¹(3/4), for that of √d‖δ‖/‖x‖, linearised/minimal 1, every gradient ray flips, arctan(β)/π of
     the random rays flip, and their median distance ratio C(β)√d (the linear model's law)."""
     return {"euler_max": 0.0, "cos_sqrt_d": SQRT_2_OVER_PI, "linear_over_minimal": 1.0,
-            "minimal_sqrt_d": SQRT_2_OVER_PI, "p_flip_gradient": 1.0,
+            "minimal_sqrt_d": MEDIAN_ABS_Z, "p_flip_gradient": 1.0,
             "p_flip_random": linear_flip_probability(kappa),
             "ratio_median": linear_ratio_median(kappa) * math.sqrt(d)}
 
@@ -286,7 +293,7 @@ class SubspacePoint:
 
 def subspace_sweep(key: jax.Array, data: tuple[Any, Any, Any, Any], Ds: Sequence[int], *,
                    width: int, steps: int, lr: float, init_scale: float = 1.0,
-                   weight_decay: float = 0.0) -> list[SubspacePoint]:
+                   weight_decay: float = 0.0, optimizer: str = "sgd") -> list[SubspacePoint]:
     """Digits on a 64-dimensional subspace of ℝ^D, a two-layer net trained on them, per D.
 
     For each D: embed the training and test digits with the same random isometry
@@ -299,8 +306,10 @@ def subspace_sweep(key: jax.Array, data: tuple[Any, Any, Any, Any], Ds: Sequence
 
     Args:
         key: PRNG key. data: ``(X_train, y_train, X_test, y_test)`` in ℝ^d.
-        Ds: ambient dimensions, each ≥ d. width, steps, lr, init_scale, weight_decay: as
-            :func:`mini_adv.trained.train`.
+        Ds: ambient dimensions, each ≥ d. width, steps, lr, init_scale, weight_decay,
+            optimizer: as :func:`mini_adv.trained.train`; the default is plain gradient descent
+            ("sgd", full batch), under which the weights off the subspace move only by weight
+            decay (chapter 6's lemma); Adam rescales coordinates and moves them too.
 
     Returns:
         One :class:`SubspacePoint` per D.
@@ -320,7 +329,7 @@ def subspace_sweep(key: jax.Array, data: tuple[Any, Any, Any, Any], Ds: Sequence
         Z_tr, P = embed(X_tr, D, k)
         Z_te, _ = embed(X_te, D, k)
         net, _ = train(k_net, Z_tr, y_tr, [D, width], steps=steps, lr=lr,
-                       init_scale=init_scale, weight_decay=weight_decay)
+                       init_scale=init_scale, weight_decay=weight_decay, optimizer=optimizer)
         m = minimal_perturbation(net, Z_te)
         on, off = split_perturbation(m.delta, P)
         with np.errstate(invalid="ignore"):

@@ -9,11 +9,12 @@ of :mod:`mini_adv.realdata` and draws on a given figure or axes.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mini_adv.figures.style import PALETTE
+from mini_adv.figures.style import CYCLE, PALETTE
+from mini_adv.realdata import ClassMeanFlips, RobustStart, SubspacePoint
 
 IMAGE_CMAP = "PuOr_r"
 """A diverging colour map: the images are centred (the mean training image is subtracted), so
@@ -109,36 +110,30 @@ def draw_perturbations(fig: Any, X: Any, Delta: Any, *, pixels: Any = None, scal
     return k
 
 
-def plot_subspace(ax: Any, Ds: Sequence[int], off_share: Sequence[float],
-                  distance: Sequence[float], *, d: int = 64) -> None:
-    """The minimal perturbation of digits embedded in ℝ^D: its share off the data subspace
-    ‖δ_⊥‖/‖δ‖ (left axis) and its size ‖δ‖/‖x‖ (right axis) against D, log scale in D.
-
-    The dashed line is √(1 − d/D), the share off the subspace of a perturbation in a uniformly
-    random direction of ℝ^D: the share of a direction that ignores the data.
-    """
-    Ds = np.asarray(Ds, float)
+def plot_subspace(fig: Any, sweeps: Mapping[str, Sequence[SubspacePoint]], *, d: int = 64
+                  ) -> None:
+    """Digits embedded in ℝ^D (:func:`mini_adv.realdata.subspace_sweep`), one line per training
+    variant. Left: the median share ‖δ_⊥‖/‖δ‖ of the minimal perturbation off the data subspace,
+    with √(1 − d/D) dashed (a direction uniform in ℝ^D, which ignores the data). Right: the
+    median minimal distance ‖δ‖/‖x‖. Log scale in D."""
+    ax, right = fig.subplots(1, 2)
+    Ds = None
+    for (label, points), color in zip(sweeps.items(), CYCLE):
+        Ds = np.array([p.D for p in points], float)
+        ax.plot(Ds, [p.median_off_share for p in points], "o-", color=color, label=label)
+        right.plot(Ds, [p.median_distance for p in points], "o-", color=color, label=label)
     grid = np.geomspace(Ds.min(), Ds.max(), 60)
-    ax.plot(Ds, off_share, "o-", color=PALETTE["gradient"], label=r"$\|\delta_\perp\|/\|\delta\|$ (measured)")
     ax.plot(grid, np.sqrt(np.clip(1 - d / grid, 0, None)), "--", color=PALETTE["theory"],
             label=r"$\sqrt{1 - d/D}$ (a random direction)")
-    ax.set(xscale="log", xlabel="ambient dimension $D$ (data on a 64-dimensional subspace)",
-           ylabel="share of $\\delta$ off the data subspace", ylim=(0, 1.05))
-    ax.set_xticks(Ds, [f"{int(v)}" for v in Ds])
-    ax.xaxis.set_minor_formatter(_null())
-    right = ax.twinx()
-    right.plot(Ds, distance, "s:", color=PALETTE["random"], label=r"$\|\delta\|/\|x\|$ (right axis)")
-    right.set_ylabel(r"minimal distance $\|\delta\|/\|x\|$", color=PALETTE["random"])
-    right.set_ylim(0, 1.05 * max(distance))
-    lines = ax.get_legend_handles_labels()
-    more = right.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right")
-
-
-def _null() -> Any:
-    from matplotlib.ticker import NullFormatter
-
-    return NullFormatter()
+    ax.set(ylabel=r"share off the subspace $\|\delta_\perp\|/\|\delta\|$", ylim=(-0.02, 1.02),
+           title="(a) where the minimal perturbation points")
+    right.set(ylabel=r"minimal distance $\|\delta\|/\|x\|$", ylim=(0, None),
+              title="(b) how far it goes")
+    for a in (ax, right):
+        a.set(xscale="log", xlabel=f"ambient dimension $D$ (data on a {d}-dimensional subspace)")
+        a.set_xticks(Ds, [f"{int(v)}" for v in Ds])
+        a.xaxis.set_minor_formatter(_null())
+        a.legend(fontsize="small", loc="best")
 
 
 def plot_defence(ax: Any, radii: Sequence[float], median_distance: Sequence[float],
@@ -161,3 +156,90 @@ def plot_defence(ax: Any, radii: Sequence[float], median_distance: Sequence[floa
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right")
 
 
+
+
+def _null() -> Any:
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
+
+
+_CARRY_ROWS = (
+    ("euler_max", "Euler residual (largest, relative)", ".1e"),
+    ("linear_over_minimal", "linearised / minimal distance", ".3f"),
+    ("cos_sqrt_d", "|cos(x, grad f)| sqrt(d) (mean)", ".3f"),
+    ("minimal_sqrt_d", "sqrt(d) |delta| / |x| (median)", ".3f"),
+    ("p_flip_gradient", "gradient rays that flip", ".0%"),
+    ("p_flip_random", "random rays that flip", ".0%"),
+    ("ratio_median", "random / gradient flip distance", ".1f"),
+)
+
+
+def carry_over_table(predicted: Mapping[str, float], measured: Mapping[str, Mapping[str, float]]
+                     ) -> str:
+    """The random-network predictions beside the measurements on each network (a text table;
+    keys of :meth:`mini_adv.realdata.CarryOver.summary`)."""
+    names = list(measured)
+    lines = [f"{'quantity':<36}{'random-net theory':>18}" + "".join(f"{n:>13}" for n in names)]
+    for key, label, fmt in _CARRY_ROWS:
+        row = f"{label:<36}{format(predicted[key], fmt):>18}"
+        row += "".join(f"{format(measured[n][key], fmt):>13}" for n in names)
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def plot_distance_hist(ax: Any, distances: Mapping[str, Any], *, d: int) -> None:
+    """Histograms of √d·‖δ‖/‖x‖, the minimal distance in the book's unit ‖x‖/√d, one per
+    network, with the random-network law |Z| (Z ~ N(0, 1), the half-normal density) dashed."""
+    series = {k: np.asarray(v, float) for k, v in distances.items()}
+    top = max(np.percentile(v[np.isfinite(v)], 99) for v in series.values())
+    bins = np.linspace(0, 1.05 * top, 30)
+    for (label, v), color in zip(series.items(), CYCLE):
+        ax.hist(v[np.isfinite(v)], bins=bins, density=True, alpha=0.55, color=color, label=label)
+    t = np.linspace(0, bins[-1], 200)
+    ax.plot(t, np.sqrt(2 / np.pi) * np.exp(-t * t / 2), "--", color=PALETTE["theory"],
+            label=r"law of $|Z|$ (random networks)")
+    ax.set(xlabel=r"minimal distance $\sqrt{d}\,\|\delta\|/\|x\|$ (units of $\|x\|/\sqrt{d}$)",
+           ylabel="density")
+    ax.legend()
+
+
+def plot_class_mean(fig: Any, flips: ClassMeanFlips) -> None:
+    """Left: the class-mean direction û as an 8 × 8 image. Right: the distance along
+    −sign(f(x))·û against the minimal distance, one point per test digit, with y = x dashed."""
+    left, ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+    u = np.asarray(flips.direction, float)
+    side = _side(u.size)
+    m = np.abs(u).max()
+    im = left.imshow(u.reshape(side, side), cmap=IMAGE_CMAP, vmin=-m, vmax=m,
+                     interpolation="nearest")
+    left.set(xticks=[], yticks=[], title=r"$\hat u \propto \sum_i y_i x_i$ (entries)")
+    fig.colorbar(im, ax=left, shrink=0.8, location="left", pad=0.04)
+    ok = np.isfinite(flips.class_mean) & np.isfinite(flips.minimal)
+    ax.scatter(flips.minimal[ok], flips.class_mean[ok], s=14, color=PALETTE["gradient"],
+               label="test digits")
+    hi = 1.05 * max(flips.minimal[ok].max(), flips.class_mean[ok].max())
+    ax.plot([0, hi], [0, hi], "--", color=PALETTE["theory"], label="equal distances")
+    ax.set(xlim=(0, hi), ylim=(0, hi), xlabel=r"minimal distance $\|\delta\|$",
+           ylabel=r"flip distance along $-\mathrm{sign}(f(x))\,\hat u$")
+    ax.legend(loc="lower right")
+
+
+def plot_robust_start(ax: Any, run: RobustStart) -> None:
+    """Normalised GD started at the robust network: the median flip distance along −y û over
+    ‖x‖ at each checkpoint (left axis, with 1/√n dashed: the KKT idealisation, and 1/2
+    dotted: the robust network's radius on orthogonal data), the normalised margin (right)."""
+    ax.plot(run.steps, run.median, "o-", color=PALETTE["gradient"],
+            label=r"median flip along $-y\hat u$, over $\|x\|$")
+    ax.axhline(run.predicted, ls="--", color=PALETTE["theory"],
+               label=r"$1/\sqrt{n}$ (KKT idealisation)")
+    ax.axhline(0.5, ls=":", color=PALETTE["theory"],
+               label=r"$1/2$ (robust radius, orthogonal data)")
+    ax.set(xlabel=r"steps of normalised gradient descent from $N_{\rm rob}$",
+           ylabel=r"flip distance $/\,\|x\|$", ylim=(0, None))
+    right = ax.twinx()
+    right.plot(run.steps, run.normalized_margin, "s:", color=PALETTE["random"],
+               label=r"normalised margin $\bar\gamma$ (right axis)")
+    right.set_ylabel(r"normalised margin $\bar\gamma$", color=PALETTE["random"])
+    lines, more = ax.get_legend_handles_labels(), right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right", fontsize="small")
