@@ -11,16 +11,19 @@ Two kinds of frozen records, and the rule that joins them:
   the table marks them with :data:`UNVERIFIED`.
 * :class:`Experiment` — one experiment of the book: chapter, weights, the width rule
   ``widths(d, v)`` → ``[d, h_1, …, h_L]`` (``v`` is the experiment's own varied parameter: a
-  bottleneck width k, a depth L, or ``None``), the d values of the CPU and GPU presets,
+  bottleneck width k, a depth L, a hidden width that differs between the presets, or ``None``),
+  the d values of the CPU and GPU presets,
   activations, readout, data and, for trained networks, the numbers n of training points
   (or k of clusters). ``inside`` declares which results' hypotheses it satisfies.
 * :func:`covering` — the book's reading of each result's hypotheses, applied to an experiment.
   For random networks the hypotheses are asymptotic (d → ∞), so the width rule is evaluated at
   large d and judged by its exponents: a width *grows* if it rises at least like d^0.05, a ratio
-  h_ℓ/h_{ℓ−1} *vanishes* if it falls at least like d^−0.05. For trained networks the data
-  condition is n·μ(X) ≤ 1/3 at every point of the experiment, with the typical coherence
-  :func:`typical_coherence` of n points uniform on the sphere. The tests check that every
-  experiment's declared ``inside`` is what :func:`covering` computes.
+  h_ℓ/h_{ℓ−1} *vanishes* if it falls at least like d^−0.05. For trained networks on nearly
+  orthogonal points or clusters the data condition is n·μ(X) ≤ 1/3 at every point of the
+  experiment, with the typical coherence :func:`typical_coherence` of n points uniform on the
+  sphere; for data on a subspace only what Melamed et al.'s abstract states (trained two-layer
+  ReLU networks), with no condition on n. Real digits meet no result's data condition. The
+  tests check that every experiment's declared ``inside`` is what :func:`covering` computes.
 
 :func:`results`, :func:`experiments`, :func:`result` and :func:`table_html` (the table, † on the
 unverified entries; also :func:`table_markdown`) are what the chapter uses. This module imports neither
@@ -44,10 +47,12 @@ WEIGHTS = ("random", "trained")
 READOUTS = ("mean-zero", "non-negative")
 """Readouts of a random network: symmetric (Gaussian or ±1) or all entries ≥ 0."""
 
-DATA = ("sphere", "nearly-orthogonal", "clusters", "subspace")
+DATA = ("sphere", "nearly-orthogonal", "clusters", "subspace", "digits")
 """Inputs: one fixed x on the sphere of radius √d independent of the weights (random networks);
 n nearly orthogonal training points; k clusters with nearly orthogonal means; data on a
-low-dimensional subspace."""
+low-dimensional subspace (chapter 6: the digits embedded in ℝ^D, d = D on the map); real
+handwritten digits (chapter 6: scikit-learn's 8 × 8 digits, far from nearly orthogonal, covered
+by no result)."""
 
 RELU = frozenset({"relu"})
 SMOOTH = frozenset({"tanh", "gelu", "softplus", "sin"})
@@ -115,6 +120,10 @@ class Result:
         return f"regime-{self.key}"
 
 
+_CHAPTERS = frozenset(f"ch{i}" for i in range(1, 7))
+"""The chapters that hold experiments (the closing chapter holds none)."""
+
+
 def _fixed(rule: Callable[[int], Sequence[int]]) -> Callable[[int, Any], tuple[int, ...]]:
     return lambda d, v=None: tuple(int(w) for w in rule(d))
 
@@ -124,11 +133,13 @@ class Experiment:
     """One experiment of the book, placed on the regime map.
 
     Attributes:
-        chapter: ``"ch1"`` … ``"ch5"``.
+        chapter: ``"ch1"`` … ``"ch6"``.
         name: what it measures, as the legend names it.
         weights: ``"random"`` or ``"trained"``.
         widths: ``widths(d, v)`` → ``[d, h_1, …, h_L]`` for input dimension d and the
-            experiment's varied parameter v (an element of ``variants``).
+            experiment's varied parameter v (an element of ``variants``; for chapter 6's
+            networks, whose hidden width is a preset, v is that width, or n for a network
+            with one unit per training point).
         rule: the width rule as text ("[d, d/4, d/16]").
         d_values: the input dimensions at the CPU preset.
         d_values_gpu: the input dimensions at the GPU preset.
@@ -163,8 +174,8 @@ class Experiment:
     n_values_gpu: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.chapter not in {f"ch{i}" for i in range(1, 6)}:
-            raise ValueError(f"chapter must be 'ch1' … 'ch5'; got {self.chapter!r}")
+        if self.chapter not in _CHAPTERS:
+            raise ValueError(f"chapter must be 'ch1' … 'ch6'; got {self.chapter!r}")
         if self.weights not in WEIGHTS:
             raise ValueError(f"weights must be one of {WEIGHTS}; got {self.weights!r}")
         if self.readout not in READOUTS:
@@ -321,7 +332,11 @@ def _in_montanari_wu(e: Experiment) -> bool:
 
 def _trained(e: Experiment, data: str) -> bool:
     return (e.weights == "trained" and e.data == data and set(e.activations) <= RELU
-            and _one_hidden_layer(e) and all(nearly_orthogonal(n, d) for d, n in _points(e)))
+            and _one_hidden_layer(e))
+
+
+def _trained_nearly_orthogonal(e: Experiment, data: str) -> bool:
+    return _trained(e, data) and all(nearly_orthogonal(n, d) for d, n in _points(e))
 
 
 _RULES: dict[str, Callable[[Experiment], bool]] = {
@@ -330,8 +345,8 @@ _RULES: dict[str, Callable[[Experiment], bool]] = {
     "bubeck": _in_bubeck,
     "bartlett": _in_bartlett,
     "montanari-wu": _in_montanari_wu,
-    "vardi": lambda e: _trained(e, "nearly-orthogonal"),
-    "frei": lambda e: _trained(e, "clusters"),
+    "vardi": lambda e: _trained_nearly_orthogonal(e, "nearly-orthogonal"),
+    "frei": lambda e: _trained_nearly_orthogonal(e, "clusters"),
     "melamed": lambda e: _trained(e, "subspace"),
 }
 
@@ -350,9 +365,17 @@ def covering(experiment: Experiment) -> tuple[str, ...]:
     * ``montanari-wu``: one hidden layer (our reading), any growing width, any locally
       Lipschitz activation.
 
-    Trained depth-2 ReLU networks: ``vardi`` (nearly orthogonal training points), ``frei``
-    (clusters, k counted as n), ``melamed`` (data on a subspace), each only where
-    n·μ(X) ≤ 1/3 at every (d, n) of both presets (:func:`nearly_orthogonal`).
+    Trained depth-2 ReLU networks (one hidden layer):
+
+    * ``vardi`` (nearly orthogonal training points) and ``frei`` (clusters, k counted as n),
+      each only where n·μ(X) ≤ 1/3 at every (d, n) of both presets (:func:`nearly_orthogonal`);
+    * ``melamed``: data on a low-dimensional linear subspace, at any n and d. This is all that
+      the paper's abstract states (two-layer networks trained by gradient methods on data on a
+      subspace); its other conditions (width, scales, the subspace's dimension, the size of the
+      sample) are not known to us and are marked unverified in the table, so the rule does not
+      test them.
+
+    Real digits (``data="digits"``) meet none of these data conditions: no result covers them.
 
     Returns:
         Keys in the order of :func:`results`.
@@ -369,7 +392,7 @@ def covering(experiment: Experiment) -> tuple[str, ...]:
 
 _CH = {f"ch{i}": name for i, name in enumerate(
     ["", "ch1_linear_picture", "ch2_random_matrices", "ch3_gradient_flow",
-     "ch4_gaussian_conditioning", "ch5_max_margin"]) if i}
+     "ch4_gaussian_conditioning", "ch5_max_margin", "ch6_real_digits"]) if i}
 
 _RESULTS = (
     Result(
@@ -492,8 +515,10 @@ _RESULTS = (
         distance="small compared with ‖x‖ (the scale); smaller initialisation or ℓ2 "
                  "regularisation helps",
         probability_form="the form of the statement",
-        measured_constant="none: the book has no experiment on subspace data",
-        chapters=(_CH["ch5"],),
+        measured_constant="the share ‖δ_⊥‖/‖δ‖ of the minimal perturbation off the data "
+                          "subspace, and its distance, against the ambient dimension D; with "
+                          "small initialisation and with weight decay",
+        chapters=(_CH["ch6"], _CH["ch5"]),
         unverified=("width_condition", "distance", "probability_form")),
 )
 
@@ -563,6 +588,7 @@ _CH3_DIMS, _CH3_DIMS_GPU = (256, 512, 1024, 2048), (256, 512, 1024, 2048, 4096, 
 _EQUAL3 = _fixed(lambda d: [d, d, d])
 _QUARTER = _fixed(lambda d: [d, d // 4, d // 16])
 _TWO = _fixed(lambda d: [d, d])
+_HIDDEN = lambda d, h: (d, int(h))  # noqa: E731  (one hidden layer of the preset's width h)
 
 _EXPERIMENTS = (
     Experiment("ch1", "gradient rays against random rays", "random", _EQUAL3, "[d, d, d]",
@@ -633,6 +659,25 @@ _EXPERIMENTS = (
     Experiment("ch5", "clusters (k on the n axis)", "trained", _fixed(lambda d: [d, 32]),
                "[d, 32]", (500,), (2000,), ("relu",), "along −y û on test points", (),
                data="clusters", n_values=(10,), n_values_gpu=(20,)),
+    Experiment("ch6", "a trained network on real digits", "trained", _HIDDEN,
+               "[d, h], h = width", (64,), (64,), ("relu",),
+               "minimal perturbation (the shorter of DeepFool and the flow), the predictions of "
+               "chapters 1–3, and −y û", (),
+               variants=(128,), variants_gpu=(256,), data="digits", n_values=(249,)),
+    Experiment("ch6", "digits on a subspace of ℝ^D", "trained", _HIDDEN,
+               "[D, h], h = sub_width", (64, 256, 1024), (64, 256, 1024, 4096, 8192), ("relu",),
+               "minimal perturbation split on and off the subspace; also with small "
+               "initialisation and with weight decay", ("melamed",),
+               variants=(128,), variants_gpu=(256,), data="subspace", n_values=(249,)),
+    Experiment("ch6", "adversarial training on digits", "trained", _HIDDEN,
+               "[d, h], ℓ2 PGD at radius ε", (64,), (64,), ("relu",),
+               "minimal perturbation and clean accuracy against the training radius ε", (),
+               variants=(128,), variants_gpu=(256,), data="digits", n_values=(249,)),
+    Experiment("ch6", "gradient descent from the robust network", "trained", _HIDDEN,
+               "[d, n], one unit per point", (1000,), (4000,), ("relu",),
+               "along −y û at checkpoints of normalised GD started at N_rob", (),
+               variants=(10,), variants_gpu=(20,), data="nearly-orthogonal", n_values=(10,),
+               n_values_gpu=(20,)),
 )
 
 

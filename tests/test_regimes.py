@@ -200,6 +200,14 @@ def test_covering_of_trained_networks_reads_the_coherence_condition():
     assert regimes.covering(trained(10, 100_000)) == ("vardi",)
     assert regimes.covering(trained(20, 500)) == ()
     assert regimes.covering(trained(10, 100_000, "clusters")) == ("frei",)
+    # Melamed et al.'s abstract states no condition on n: subspace data far from nearly
+    # orthogonal are covered, real digits never are
+    assert regimes.covering(trained(249, 64, "subspace")) == ("melamed",)
+    assert regimes.covering(trained(10, 100_000, "digits")) == ()
+    deep = dataclasses.replace(trained(249, 64, "subspace"), widths=lambda d, v=None: (d, 16, 16))
+    assert regimes.covering(deep) == ()
+    smooth = dataclasses.replace(trained(249, 64, "subspace"), activations=("tanh",))
+    assert regimes.covering(smooth) == ()
     # n·μ = 1/3 where typical_coherence says: 3 n z_M = √d
     n = 10
     d_star = (3 * n * regimes.typical_coherence(n, 1)) ** 2
@@ -220,14 +228,21 @@ def test_typical_coherence_is_the_median_of_the_largest_gaussian_correlation():
 def test_every_experiment_declares_what_covering_computes():
     for e in regimes.experiments():
         assert regimes.covering(e) == e.inside, f"{e.chapter} {e.name!r}"
-    assert {e.chapter for e in regimes.experiments()} == {f"ch{i}" for i in range(1, 6)}
+    assert {e.chapter for e in regimes.experiments()} == {f"ch{i}" for i in range(1, 7)}
     covered = {k for e in regimes.experiments() for k in e.inside}
-    assert {"daniely-shacham", "bubeck", "bartlett", "montanari-wu", "vardi"} <= covered
+    assert {"daniely-shacham", "bubeck", "bartlett", "montanari-wu", "vardi", "melamed"} <= covered
+    # chapter 6: the real digits are covered by nothing, the subspace experiment by Melamed et al.
+    by_name = {e.name: e for e in regimes.experiments() if e.chapter == "ch6"}
+    assert by_name["a trained network on real digits"].inside == ()
+    assert by_name["digits on a subspace of ℝ^D"].inside == ("melamed",)
+    assert {e.data for e in by_name.values()} >= {"digits", "subspace"}
 
 
 def test_experiment_rejects_bad_records():
     with pytest.raises(ValueError, match="chapter"):
-        dataclasses.replace(regimes.experiments()[0], chapter="ch9")
+        dataclasses.replace(regimes.experiments()[0], chapter="ch7")  # the closing chapter
+    with pytest.raises(ValueError, match="data"):
+        dataclasses.replace(regimes.experiments()[0], data="mnist")
     with pytest.raises(ValueError, match="weights"):
         dataclasses.replace(regimes.experiments()[0], weights="pretrained")
     with pytest.raises(ValueError, match="activations"):
@@ -268,6 +283,19 @@ def test_plot_regimes_draws_one_artist_per_experiment(agg_figure):
     outside = by_gid["experiment:ch5:a trained network"]
     assert inside.get_facecolors()[0][:3].tolist() != [1.0, 1.0, 1.0]
     assert outside.get_facecolors()[0][:3].tolist() == [1.0, 1.0, 1.0]
+    # chapter 6's real digits (d = 64, n = 249) lie inside panel (b) and are labelled
+    digits = by_gid["experiment:ch6:a trained network on real digits"]
+    (x, y), = digits.get_offsets().tolist()
+    assert (x, y) == (64, 249)
+    (x0, x1), (y0, y1) = ax_t.get_xlim(), ax_t.get_ylim()
+    assert x0 < x < x1 and y0 < y < y1
+    notes = {t.get_gid(): t for t in ax_t.texts if (t.get_gid() or "").startswith("data:")}
+    assert set(notes) == {"data:digits", "data:subspace"}
+    assert "digits" in notes["data:digits"].get_text() and notes["data:digits"].xy == (64, 249)
+    assert "Melamed" in notes["data:subspace"].get_text()
+    assert digits.get_facecolors()[0][:3].tolist() == [1.0, 1.0, 1.0]  # no theorem: hollow
+    assert by_gid["experiment:ch6:digits on a subspace of ℝ^D"].get_facecolors()[0][:3].tolist() != [
+        1.0, 1.0, 1.0]
 
 
 def test_plot_regimes_places_the_points_at_the_widths_ratios(agg_figure):

@@ -3,10 +3,11 @@
 * :func:`plot_regimes` — two panels. (a) Random networks: the smallest width ratio
   min_ℓ h_ℓ/h_{ℓ−1} (h_0 = d) against d, with the regions of the results; (b) trained
   networks: the number n of training points (k of clusters) against d, with the book's
-  estimate n = √(d/ln n) of Vardi et al.'s regime and the condition n·μ(X) ≤ 1/3. Every
-  experiment of :func:`mini_adv.regimes.experiments` is one scatter artist (its points over
-  its d values and variants), marker by chapter, filled where a theorem covers it and hollow
-  where none does.
+  estimate n = √(d/ln n) of Vardi et al.'s regime and the condition n·μ(X) ≤ 1/3 (which
+  concerns nearly orthogonal points and clusters only); chapter 6's real digits are labelled,
+  and its digits on a subspace of ℝ^D sit at d = D. Every experiment of
+  :func:`mini_adv.regimes.experiments` is one scatter artist (its points over its d values and
+  variants), marker by chapter, filled where a theorem covers it and hollow where none does.
 
 It takes the records of :mod:`mini_adv.regimes` and draws on a figure the caller creates.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from mini_adv.figures.style import CYCLE, PALETTE
 from mini_adv.regimes import COHERENCE_LIMIT, Experiment, covering, experiments, typical_coherence
 
-MARKERS = {"ch1": "o", "ch2": "s", "ch3": "^", "ch4": "D", "ch5": "v"}
+MARKERS = {"ch1": "o", "ch2": "s", "ch3": "^", "ch4": "D", "ch5": "v", "ch6": "P"}
 """The marker of each chapter's experiments."""
 
 _THEOREMS = {"daniely-shacham", "bubeck", "bartlett", "montanari-wu", "vardi", "frei", "melamed"}
@@ -56,6 +57,30 @@ def _points(e: Experiment, preset: str) -> tuple[np.ndarray, np.ndarray]:
     return xy[:, 0], xy[:, 1]
 
 
+_NOTES = {
+    "digits": ("real digits: far from nearly\northogonal, covered by no result", 0, (0.57, 0.62)),
+    "subspace": ("digits on a subspace of $\\mathbb{R}^D$, at $d = D$: Melamed et al.\n"
+                 "(no condition on $n$ known to us)", 1, (0.5, 1.9)),
+}
+"""Panel (b)'s labels of chapter 6's data: text, which point (the index of its d among the d
+values of the first experiment with those data, smallest first), and the text's offset from it
+(factors on x and y)."""
+
+
+def _label_data(ax: Any, drawn: Sequence[tuple[Experiment, np.ndarray, np.ndarray]]) -> None:
+    """Name the real digits and the subspace data on panel (b), at their first experiment."""
+    for data, (text, pick, (fx, fy)) in _NOTES.items():
+        found = next(((x, y) for e, x, y in drawn if e.weights == "trained" and e.data == data), None)
+        if found is None:
+            continue
+        x, y = found
+        dims = np.unique(x)
+        i = int(np.flatnonzero(x == dims[min(pick, len(dims) - 1)])[0])
+        ax.annotate(text, xy=(x[i], y[i]), xytext=(x[i] * fx, y[i] * fy), fontsize=7.5,
+                    arrowprops=dict(arrowstyle="-", color=PALETTE["muted"], lw=0.8),
+                    va="center").set_gid(f"data:{data}")
+
+
 def plot_regimes(fig: Any, exps: Sequence[Experiment] | None = None, *,
                  preset: str = "cpu") -> tuple[Any, Any]:
     """Draw the regime map on ``fig`` and return its two axes (random, trained).
@@ -71,7 +96,9 @@ def plot_regimes(fig: Any, exps: Sequence[Experiment] | None = None, *,
     Returns:
         ``(ax_random, ax_trained)``. Each experiment is one scatter artist whose ``gid`` is
         ``"experiment:<chapter>:<name>"``; a point is filled where :func:`covering` names a
-        theorem (not only the linear heuristic), hollow where no theorem covers it.
+        theorem (not only the linear heuristic), hollow where no theorem covers it. Panel (b)
+        names chapter 6's real digits and subspace data with annotations whose ``gid`` is
+        ``"data:digits"`` and ``"data:subspace"`` (where such experiments are drawn).
 
     Raises:
         ValueError: for an empty list, an element that is not an
@@ -118,12 +145,13 @@ def plot_regimes(fig: Any, exps: Sequence[Experiment] | None = None, *,
                        label=r"$n\,\mu(X) = 1/3$ (typical uniform points)")
     curves += ax_t.plot(grid, vardi_estimate(grid), "--", color=PALETTE["gradient"], lw=1.3,
                         label=r"$n = \sqrt{d/\ln n}$ (our estimate of Vardi et al.'s regime)")
-    ax_t.text(2.5e4, 3, "inside: $n\\,\\mu(X) \\leq 1/3$", fontsize=7.5)
-    ax_t.set(xscale="log", yscale="log", xlim=(d_lo * 10, d_hi), ylim=(2, 400),
+    ax_t.text(300, 2.4, "inside: $n\\,\\mu(X) \\leq 1/3$ (Vardi et al., Frei et al.)",
+              fontsize=7.5, va="center")
+    ax_t.set(xscale="log", yscale="log", xlim=(d_lo * 4, d_hi), ylim=(2, 900),
              xlabel="input dimension $d$",
              ylabel="training points $n$ (clusters $k$)", title="(b) Trained weights")
 
-    handles, drawn = [], set()
+    handles, drawn, placed = [], set(), []
     for i, e in enumerate(exps):
         ax = ax_t if e.weights == "trained" else ax_r
         x, y = _points(e, preset)
@@ -141,10 +169,11 @@ def plot_regimes(fig: Any, exps: Sequence[Experiment] | None = None, *,
                          facecolors=colour if theorem else "white", linewidths=1.3, zorder=4,
                          label=f"{e.chapter}: {e.name}, {e.rule}")
         art.set_gid(f"experiment:{e.chapter}:{e.name}")
+        placed.append((e, x, y))
         handles.append(art)
-    ax_t.legend(handles=curves, loc="upper left", fontsize=7)
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False,
+    _label_data(ax_t, placed)
+    fig.legend(handles=handles + curves, loc="lower center", ncol=3, fontsize=7, frameon=False,
                title="filled: a theorem's hypotheses hold; hollow: no theorem covers it "
                      "(an edge)", title_fontsize=8)
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.94, bottom=0.33, wspace=0.22)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.94, bottom=0.36, wspace=0.22)
     return ax_r, ax_t
