@@ -15,6 +15,8 @@ One module per concept, in the order the book meets them:
 * :mod:`mini_adv.margin` — chapter 5: max-margin training, KKT points and their non-robustness.
 * :mod:`mini_adv.trained` — chapter 6: bias-free ReLU MLPs trained on real digits, plain and
   adversarial.
+* :mod:`mini_adv.realdata` — chapter 6: what carries over to trained networks on real digits,
+  data on a subspace, defences, the units of practice.
 * :mod:`mini_adv.regimes` — the closing chapter: the regime table, the book's experiments and
   which results cover them.
 * :mod:`mini_adv.quadrature` — Gauss–Hermite expectations E φ(sG) and the length map.
@@ -36,7 +38,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = ("activations", "attacks", "checks", "conditioning", "data", "figures", "gradients",
-               "margin", "nets", "parallel", "quadrature", "rays", "regimes", "rmt", "runtime",
+               "margin", "nets", "parallel", "quadrature", "rays", "realdata", "regimes", "rmt", "runtime",
                "scaling", "stats", "trained", "validation")
 
 _NAMES = {  # re-exported names and the submodule that defines them

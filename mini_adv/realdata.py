@@ -460,6 +460,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 """CIFAR-10's per-channel standard deviation over all training pixels (R, G, B)."""
 
 CIFAR10_D = 3 * 32 * 32
+"""CIFAR-10's dimension: 32 × 32 pixels, 3 colour channels."""
 
 
 @dataclasses.dataclass(frozen=True)

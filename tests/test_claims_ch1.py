@@ -149,3 +149,21 @@ def test_slider_frames_show_the_boundary_at_the_same_rescaled_distance(which):
         other = np.sign(F) != np.sign(float(f[0]))
         dist = np.hypot(A - 1.0, B)[other].min() if other.any() else np.inf
         assert dist >= 0.1, (d, dist)
+
+
+def test_the_phenomenon_every_shown_digit_is_classified_then_flipped():
+    """§ The phenomenon: the four test digits shown are classified correctly by the network
+    trained on 3s and 8s, and the smallest perturbation found flips each (verified), at a
+    fraction of ‖x‖ (chapter 6 measures the same networks: tests/test_claims_ch6.py)."""
+    from mini_adv import realdata, trained
+
+    X, y = data.digits((3, 8))
+    Xt, yt = data.digits((3, 8), split="test")
+    net, _ = trained.train(jax.random.key(17), X, y, [64, S["digit_width"]],
+                           steps=S["digit_steps"], lr=0.003)
+    f0 = np.asarray(nets.apply(net, Xt[:4]))
+    assert np.all(np.sign(f0) == np.asarray(yt[:4]))  # classified correctly
+    found = realdata.minimal_perturbation(net, Xt[:4])
+    f1 = np.asarray(nets.apply(net, np.asarray(Xt[:4]) + found.delta))
+    assert found.flipped.all() and np.all(f0 * f1 < 0)
+    assert np.all(found.distance / 8.0 < 0.8)

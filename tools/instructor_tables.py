@@ -6,9 +6,7 @@
 The chapter table (reading time, exercise time, number of exercises, class meetings) and the
 exercise table (kind, difficulty, time, suggested use) are read from each chapter's "Time:
 about N minutes of reading" line and its exercise titles, "(kind, ★★, N min)", in the order
-of ``_toc.yml``. A chapter still being written, with no such line yet, takes its times from
-:data:`ESTIMATES`, and its row says "estimate". ``tests/test_book.py`` checks that the page
-agrees with the chapters.
+of ``_toc.yml``. ``tests/test_book.py`` checks that the page agrees with the chapters.
 """
 
 from __future__ import annotations
@@ -26,12 +24,6 @@ PAGE = ROOT / "book" / "instructor.md"
 MEETING = 90  # minutes of one class meeting
 _EXERCISE = re.compile(r"^:{3,}\{exercise\} (.*) \(([^(),]+), (★{1,3}), (\d+) min\)\n:label: (\S+)", re.M)
 _TIME = re.compile(r"Time: about (\d+) minutes of reading, (\d+) minutes of exercises")
-
-ESTIMATES = {"book/ch6_real_digits": (90, 150)}
-"""Reading and exercise minutes of a chapter that has no "Time:" line yet (it is being
-written): chapter 6 is estimated as a chapter of chapter 5's length, whose exercises take about
-150 minutes. Used only while the chapter lacks the line; its own line replaces the estimate."""
-
 
 def chapters() -> list[str]:
     """The notebooks of ``_toc.yml`` in order, as ``book/<name>`` (``run_chapters.chapters``)."""
@@ -67,9 +59,6 @@ def tables() -> tuple[list[str], list[str]]:
             reading = int(time[1])
             total = sum(int(m) for *_, m, _ in found)
             cells = f"{reading} min | {total} min ({len(found)} exercises)"
-        elif chapter in ESTIMATES:
-            reading, total = ESTIMATES[chapter]
-            cells = f"{reading} min (estimate) | {total} min (estimate; exercises being written)"
         else:
             raise SystemExit(f"{chapter}: no 'Time: about N minutes of reading, M minutes of exercises' line")
         chapter_rows.append(f"| {n}. {{doc}}`{name}` | {cells} | {meetings(reading)} |")
