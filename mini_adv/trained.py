@@ -38,9 +38,10 @@ import numpy as np
 import optax
 
 from mini_adv.attacks.pgd import pgd_l2_kernel
+from mini_adv.margin.network import _check_data, _check_labels  # the package's one label rule
 from mini_adv.nets import MLPParams, Network, apply, init_params
-from mini_adv.validation import (check_batch, check_finite, check_float_array, check_key,
-                                 check_number, check_params, check_size, check_widths)
+from mini_adv.validation import (check_batch, check_key, check_number, check_params, check_size,
+                                 check_widths)
 
 OPTIMIZERS = ("adam", "sgd")
 """The optax optimisers :func:`train` accepts: ``optax.adam(lr)`` and ``optax.sgd(lr)``."""
@@ -76,29 +77,6 @@ class TrainHistory:
     def steps(self) -> np.ndarray:
         """``0, 1, …, steps``."""
         return np.arange(self.loss.shape[-1])
-
-
-def _check_labels(y: Any, n: int, dtype: Any) -> jax.Array:
-    """y as an ``(n,)`` array of ``dtype`` after checking that every entry is ±1."""
-    if not isinstance(y, (np.ndarray, jax.Array, list, tuple)):
-        raise ValueError(f"y must be an array of labels ±1; got {type(y).__name__}")
-    y = jnp.asarray(y)
-    if y.shape != (n,):
-        raise ValueError(f"y must have shape (n,) = ({n},) to match the {n} rows of X; "
-                         f"got shape {tuple(y.shape)}")
-    check_finite("y", y)
-    if not bool(jnp.all((y == 1) | (y == -1))):
-        bad = np.unique(np.asarray(y)[~np.isin(np.asarray(y), (-1, 1))])[:5]
-        raise ValueError(f"labels y must be ±1 (e.g. 2·label − 1 for 0/1 labels); got values {bad}")
-    return y.astype(dtype)
-
-
-def _check_data(X: Any, y: Any) -> tuple[jax.Array, jax.Array]:
-    """X ``(n, d)`` real floating and finite (n, d ≥ 1), y ``(n,)`` of ±1 in X's dtype."""
-    X = check_float_array("X", X)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must have shape (n, d) with n, d ≥ 1; got shape {tuple(X.shape)}")
-    return X, _check_labels(y, X.shape[0], X.dtype)
 
 
 def _check_adversarial(adversarial: Any) -> dict[str, float] | None:

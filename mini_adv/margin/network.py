@@ -23,6 +23,8 @@ from mini_adv.validation import (check_batch, check_finite, check_float_array, c
 
 def _check_labels(y: Any, n: int, dtype: Any, n_name: str = "X") -> jax.Array:
     """y as an ``(n,)`` array of ``dtype`` after checking that every entry is ±1."""
+    if not isinstance(y, (np.ndarray, jax.Array, list, tuple)):
+        raise ValueError(f"y must be an array of labels ±1; got {type(y).__name__}")
     y = jnp.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"y must have shape (n,) = ({n},) to match the {n} rows of {n_name}; "
