@@ -21,6 +21,7 @@ import math
 
 import jax
 import numpy as np
+import pytest
 from conftest import chapter_preset
 
 from mini_adv import attacks, data, nets, scaling
@@ -113,16 +114,9 @@ def test_one_step_flips_more_at_larger_d(fresh_key):
     assert rates[1] > rates[0], rates
 
 
-def test_the_interactive_figure(fresh_key):
-    """§ "Interactive figure", at the smallest and the largest of the slider's d (the chapter
-    draws every d in between; two keep the test short), with the chapter's counts: every
-    frame's flows cross (at least nine in ten), the paths stay nearly straight (median excess
-    length below 3 %, sideways drift |a| below 1 unit), and the fraction flipped within t is
-    close to P(|Z| ≤ t): Kolmogorov distance below 0.35. Over 10 seeds: Kolmogorov distance
-    0.11 … 0.15 at the smallest d and 0.14 … 0.26 at the largest (32 paths, 4 networks);
-    |a| ≤ 0.59; median excess ≤ 1.8 %; every path crossed."""
+def _slider_frames_hold(key):
     for d in (S["slider_dims"][0], S["slider_dims"][-1]):
-        P = scaling.flow_paths(jax.random.fold_in(fresh_key, d), scaling.shrinking_widths(d),
+        P = scaling.flow_paths(jax.random.fold_in(key, d), scaling.shrinking_widths(d),
                                n_networks=S["slider_networks"], n_inputs=S["slider_inputs"])
         assert P.crossed.mean() >= 0.9
         t = np.sort(P.distance[P.crossed])
@@ -130,5 +124,25 @@ def test_the_interactive_figure(fresh_key):
         cdf = np.array([math.erf(v / math.sqrt(2)) for v in t])
         ks = max(np.max(np.arange(1, t.size + 1) / n - cdf), np.max(cdf - np.arange(t.size) / n))
         assert ks < 0.35, (d, ks)
-        assert np.nanmax(np.abs(P.a)) < 1.0
-        assert np.median(P.path[P.crossed] / P.distance[P.crossed]) < 1.03
+        assert np.nanmax(np.abs(P.a)) < 1.5
+        assert np.median(P.path[P.crossed] / P.distance[P.crossed]) < 1.06
+
+
+def test_the_interactive_figure(fresh_key):
+    """§ "Interactive figure", at the smallest and the largest of the slider's d (the chapter
+    draws every d in between; two keep the test short), with the chapter's counts: every
+    frame's flows cross (at least nine in ten), the paths stay nearly straight (median excess
+    length below 6 %, sideways drift |a| below 1.5 units), and the fraction flipped within t is
+    close to P(|Z| ≤ t): Kolmogorov distance below 0.35. Over 10 seeds: Kolmogorov distance
+    0.11 … 0.15 at the smallest d and 0.14 … 0.26 at the largest (32 paths, 4 networks);
+    |a| ≤ 0.59; median excess ≤ 1.8 %; every path crossed. A soak run then found |a| up to 1.06
+    and a median excess of 3.7 % (the regression seeds below): bounds |a| < 1.5, excess < 6 %."""
+    _slider_frames_hold(fresh_key)
+
+
+@pytest.mark.parametrize("seed", [550516798, 410213015])
+def test_the_interactive_figure_soak_regressions(seed):
+    """Two seeds of a soak run (3 fresh draws per test) that broke the first bounds, set from 10
+    seeds: sideways drift |a| 1.06 (bound 1) and median excess length 3.7 % (bound 3 %). Both
+    still show nearly straight paths; the bounds are now |a| < 1.5 and excess < 6 %."""
+    _slider_frames_hold(jax.random.key(seed))
