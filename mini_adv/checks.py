@@ -286,6 +286,12 @@ def _array_of_shape(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray
     return arr.astype(np.float64)
 
 
+def _one_per_row(value: Any, case: _Case) -> np.ndarray | str:
+    """The converter of a checker whose answer has one entry per row of its second argument."""
+    B = case.args[1].shape[0]
+    return _array_of_shape(value, (B,), f"an array of shape (B,) = ({B},)")
+
+
 def _number(value: Any, what: str) -> np.ndarray | str:
     """One real number (Python, NumPy or a 0-d array) as a 0-d float array."""
     if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
@@ -349,11 +355,7 @@ def check_linear_flip_distance(fn: Callable[[jax.Array, jax.Array], jax.Array], 
     name = _check_function(fn, "check_linear_flip_distance", "linear_flip_distance")
     key, seed = _key_and_seed(key)
 
-    def convert(value: Any, case: _Case) -> np.ndarray | str:
-        B = case.args[1].shape[0]
-        return _array_of_shape(value, (B,), f"an array of shape (B,) = ({B},)")
-
-    return _run(fn, name, _linear_cases(key), convert, seed=seed, verbose=verbose)
+    return _run(fn, name, _linear_cases(key), _one_per_row, seed=seed, verbose=verbose)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -836,8 +838,4 @@ def check_off_share(fn: Callable[..., Any], *, key: jax.Array | None = None,
     name = _check_function(fn, "check_off_share", "off_share")
     key, seed = _key_and_seed(key)
 
-    def convert(value: Any, case: _Case) -> np.ndarray | str:
-        B = case.args[1].shape[0]
-        return _array_of_shape(value, (B,), f"an array of shape (B,) = ({B},)")
-
-    return _run(fn, name, _off_share_cases(key), convert, seed=seed, verbose=verbose)
+    return _run(fn, name, _off_share_cases(key), _one_per_row, seed=seed, verbose=verbose)
